@@ -1,0 +1,5 @@
+import sys
+
+from svccakit.cli import main
+
+sys.exit(main())
