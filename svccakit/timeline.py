@@ -1,0 +1,620 @@
+"""Over-time comparison of recorded runs with a reference (optimal-solution) run.
+
+:func:`timeline` reads run files written by :class:`svccakit.Recorder` and compares
+every recorded snapshot of every layer with the matching layer (or every layer) of
+a reference run file, for one or more similarity metrics. The result is one tidy
+:class:`pandas.DataFrame` with one row per (run, step, layer, ref_layer, metric)
+and the columns :data:`COLUMNS`.
+
+Work is arranged so that nothing is computed twice:
+
+- each reference layer is read and decomposed (:func:`svccakit.decompose`) once,
+  in the calling process, and reused for every run, step and layer;
+- each run snapshot ``(step, layer)`` is read once and decomposed once, then
+  compared with every reference layer it is paired with; for SVCCA one matrix
+  product of its orthonormal basis with the reference bases side by side gives
+  all the cross matrices, whose singular values are the canonical correlations;
+- the work is split into one task per (run, layer), run in parallel with joblib
+  (loky processes locally, or the workers of an existing Dask cluster), each
+  task with one BLAS thread so that results do not depend on the backend.
+
+The ``baseline`` column is the shuffled chance level of
+:func:`svccakit.similarity.baseline`: the mean similarity after the probe rows of
+the reference's snapshot are randomly permuted (breaking the correspondence
+between the two sides while keeping each side's statistics), over ``baseline_n``
+permutations. By default (``baseline_at="final"``) it is computed
+once per (run, layer, ref_layer, metric) at the run's last recorded step and the
+same value is written on every row of that group; with ``baseline_at="all"`` it
+is computed at every step. ``baseline_n=0`` writes NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+COLUMNS: tuple[str, ...] = (
+    "run",
+    "reference",
+    "init",
+    "activation",
+    "noise",
+    "seed",
+    "step",
+    "layer",
+    "ref_layer",
+    "metric",
+    "value",
+    "baseline",
+)
+"""The columns of the table returned by :func:`timeline`, in order."""
+
+METRICS: tuple[str, ...] = ("svcca", "pwcca", "cka")
+"""Metric names accepted by :func:`timeline`."""
+
+_PAIRS = ("matching", "all")
+_BASELINE_AT = ("final", "all")
+_CONNECT_TIMEOUT = "10s"
+_DASK_HINT = "install it with `pip install svccakit[dask]` (or `pip install 'dask[distributed]'`)"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What :func:`timeline` needs to know about one run file.
+
+    Attributes
+    ----------
+    path : str
+        The run file.
+    name, init, activation, noise : str
+        From the file's ``config["run"]``; ``name`` falls back to the file stem
+        and the others to ``""`` when the file has no such entry.
+    seed : int or None
+        From ``config["run"]["seed"]`` (falling back to the file's seed).
+    steps : tuple of int
+        The recorded training steps, in order.
+    layers : tuple of str
+        The recorded layer names, in order.
+    """
+
+    path: str
+    name: str
+    init: str
+    activation: str
+    noise: str
+    seed: int | None
+    steps: tuple[int, ...]
+    layers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _RefLayer:
+    """One reference layer, read and decomposed once."""
+
+    name: str
+    sides: dict  # metric -> svccakit.similarity.Decomposition of the (n_probe, d) snapshot
+
+
+def run_info(path: str | os.PathLike) -> RunInfo:
+    """Read the metadata of one run file (no activations are read).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A run file written by :class:`svccakit.Recorder`.
+
+    Returns
+    -------
+    RunInfo
+    """
+    from svccakit.store import open_run
+
+    path = _check_path(path, "run")
+    with open_run(path) as run:
+        config = _config_dict(run.config)
+        steps = tuple(int(s) for s in np.asarray(run.steps).tolist())
+        layers = tuple(str(name) for name in run.layer_names)
+        file_seed = run.attrs.get("seed")
+    meta = config.get("run", {}) if isinstance(config, dict) else {}
+    if not isinstance(meta, dict):
+        meta = {}
+    seed = meta.get("seed", file_seed)
+    return RunInfo(
+        path=str(path),
+        name=str(meta.get("name", Path(path).stem)),
+        init=str(meta.get("init", "")),
+        activation=str(meta.get("activation", "")),
+        noise=str(meta.get("noise", "")),
+        seed=None if seed is None else int(seed),
+        steps=steps,
+        layers=layers,
+    )
+
+
+def timeline(
+    runs: str | os.PathLike | Iterable[str | os.PathLike],
+    reference: str | os.PathLike,
+    *,
+    metrics: Sequence[str] = ("svcca",),
+    pairs: str = "matching",
+    layers: Sequence[str] | None = None,
+    keep: float = 0.99,
+    baseline_n: int = 10,
+    baseline_at: str = "final",
+    reference_step: int | None = None,
+    seed: int = 0,
+    n_jobs: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+):
+    """Compare recorded runs with a reference run, snapshot by snapshot.
+
+    Parameters
+    ----------
+    runs : path-like or iterable of path-like
+        Run files (``svccakit.Recorder`` layout). Each snapshot ``(step, layer)``
+        of shape ``(n_probe, d)`` is compared with the reference.
+    reference : path-like
+        The reference (optimal-solution) run file, recorded on the same probe
+        inputs as every run. Its snapshot at ``reference_step`` is used.
+    metrics : sequence of {"svcca", "pwcca", "cka"}
+        Similarities to compute: SVCCA (mean canonical correlation after keeping
+        the directions holding ``keep`` of the variance), PWCCA (on every
+        direction of the run's side, weights from the run's neurons) and linear
+        CKA.
+    pairs : {"matching", "all"}
+        ``"matching"`` compares layer ``l`` of a run with layer ``l`` of the
+        reference (same name; every compared run layer must exist in the
+        reference); ``"all"`` compares every run layer with every reference layer.
+    layers : sequence of str, optional
+        Restrict the comparison to these run layers (default: all recorded ones).
+    keep : float in (0, 1]
+        Fraction of variance kept by the SVD step of SVCCA.
+    baseline_n : int >= 0
+        Number of row permutations for the shuffled chance level (0: NaN).
+    baseline_at : {"final", "all"}
+        Compute the baseline at each run's last recorded step only (one value per
+        (run, layer, ref_layer, metric), repeated on its rows) or at every step.
+    reference_step : int, optional
+        Recorded step of the reference to compare with (default: its last one).
+    seed : int
+        Seed of the permutations of the baseline.
+    n_jobs : int, optional
+        Parallel workers (joblib semantics: ``-1`` all CPUs; ``1`` runs in this
+        process). Default: all CPUs locally, all workers on a Dask cluster.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (``"tcp://host:8786"``). Tasks then
+        run on its workers through joblib's dask backend; the workers must be able
+        to read the run files at the same paths. Needs ``dask[distributed]``.
+        (joblib runs the tasks in this process when the cluster offers a single
+        worker thread.)
+    progress : bool
+        Show a tqdm progress bar (stderr) over the (run, layer) tasks.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (run, step, layer, ref_layer, metric), columns
+        :data:`COLUMNS`; ``value`` is the similarity and ``baseline`` its shuffled
+        chance level (see the module docstring). Rows are ordered by run (as
+        given), step, layer, ref_layer and metric.
+    """
+    import pandas as pd
+
+    run_paths = _check_runs(runs)
+    reference = _check_path(reference, "reference")
+    metrics = _check_metrics(metrics)
+    if pairs not in _PAIRS:
+        raise ValueError(f"pairs must be one of {_PAIRS}, got {pairs!r}")
+    if baseline_at not in _BASELINE_AT:
+        raise ValueError(f"baseline_at must be one of {_BASELINE_AT}, got {baseline_at!r}")
+    if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep <= 1:
+        raise ValueError(f"keep must be a number in (0, 1], got {keep!r}")
+    _check_int(baseline_n, "baseline_n", minimum=0)
+    _check_int(seed, "seed", minimum=0)
+    if n_jobs is not None:
+        _check_int(n_jobs, "n_jobs")
+        if n_jobs == 0:
+            raise ValueError("n_jobs must be a non-zero integer or None, got 0")
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise TypeError(
+            f"scheduler must be a Dask scheduler address string such as "
+            f"'tcp://127.0.0.1:8786', got {type(scheduler).__name__}"
+        )
+    if layers is not None:
+        if isinstance(layers, str) or not all(isinstance(name, str) for name in layers):
+            raise TypeError(f"layers must be a sequence of layer names, got {layers!r}")
+        layers = tuple(layers)
+
+    ref_info, ref_layers, ref_probe = _read_reference(reference, reference_step, metrics, float(keep))
+    infos = [run_info(p) for p in run_paths]
+    tasks = _plan(infos, ref_info, ref_layers, ref_probe, pairs, layers)
+
+    settings = _Settings(
+        metrics=metrics, keep=float(keep), baseline_n=int(baseline_n),
+        baseline_at=baseline_at, seed=int(seed),
+    )
+    results = _execute(tasks, settings, n_jobs=n_jobs, scheduler=scheduler, progress=progress)
+
+    rows = []
+    run_index = []
+    for task, task_rows in zip(tasks, results, strict=True):
+        info = task.info
+        for step, layer, ref_layer, metric, value, base in task_rows:
+            rows.append(
+                (info.name, ref_info.name, info.init, info.activation, info.noise,
+                 info.seed, step, layer, ref_layer, metric, value, base)
+            )
+            run_index.append(task.run_index)
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame["seed"] = frame["seed"].astype("Int64")
+    frame["step"] = frame["step"].astype("int64")
+    frame["value"] = frame["value"].astype("float64")
+    frame["baseline"] = frame["baseline"].astype("float64")
+    # order: runs as given, then step, layer, ref_layer, metric (stable)
+    layer_order = {name: i for i, name in enumerate(_all_layer_names(infos, ref_info))}
+    metric_order = {m: i for i, m in enumerate(metrics)}
+    key = pd.DataFrame({
+        "r": np.asarray(run_index, dtype=np.int64),
+        "s": frame["step"],
+        "l": frame["layer"].map(layer_order),
+        "q": frame["ref_layer"].map(layer_order),
+        "m": frame["metric"].map(metric_order),
+    })
+    order = key.sort_values(["r", "s", "l", "q", "m"], kind="stable").index
+    return frame.loc[order].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------
+# planning
+
+
+@dataclass(frozen=True)
+class _Settings:
+    metrics: tuple[str, ...]
+    keep: float
+    baseline_n: int
+    baseline_at: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class _Task:
+    run_index: int
+    info: RunInfo
+    layer: str
+    refs: tuple[_RefLayer, ...]
+    block: _BasisBlock | None  # the refs' SVCCA bases side by side (None without svcca)
+
+
+@dataclass(frozen=True)
+class _BasisBlock:
+    """Orthonormal SVCCA bases of some reference layers, side by side.
+
+    ``stack[:, bounds[i]:bounds[i + 1]]`` is the basis (n_probe, k_i) of reference
+    layer ``i``; one matrix product with a snapshot's basis gives its cross
+    matrices with all of them at once.
+    """
+
+    stack: np.ndarray  # (n_probe, sum k_i)
+    bounds: tuple[int, ...]
+
+
+def _read_reference(path: str, step: int | None, metrics: tuple[str, ...], keep: float):
+    from threadpoolctl import threadpool_limits
+
+    from svccakit.store import open_run
+
+    info = run_info(path)
+    if not info.steps:
+        raise ValueError(f"reference: run file {path!r} has no recorded snapshots")
+    if step is None:
+        index = len(info.steps) - 1
+    else:
+        _check_int(step, "reference_step")
+        if step not in info.steps:
+            raise ValueError(
+                f"reference_step must be one of the reference's recorded steps "
+                f"{list(info.steps)}, got {step!r}"
+            )
+        index = info.steps.index(step)
+    refs = []
+    with open_run(path) as run, threadpool_limits(limits=1):
+        probe = np.asarray(run.probe)
+        for name in info.layers:
+            data = np.asarray(run.activations(name, index))
+            refs.append(_RefLayer(name=name, sides=_decompose(data, metrics, keep)))
+    return info, tuple(refs), probe
+
+
+def _plan(infos, ref_info, ref_layers, ref_probe, pairs, layers) -> list[_Task]:
+    from svccakit.store import open_run
+
+    by_name = {ref.name: ref for ref in ref_layers}
+    blocks: dict[tuple[str, ...], _BasisBlock | None] = {}
+    tasks = []
+    for run_index, info in enumerate(infos):
+        if not info.steps:
+            raise ValueError(f"runs: run file {info.path!r} has no recorded snapshots")
+        with open_run(info.path) as run:
+            probe = np.asarray(run.probe)
+        if probe.shape != ref_probe.shape or not np.array_equal(probe, ref_probe):
+            raise ValueError(
+                f"runs: run file {info.path!r} was recorded on different probe inputs "
+                f"(shape {probe.shape}) from the reference {ref_info.path!r} "
+                f"(shape {ref_probe.shape}); both sides must see the same probe batch"
+            )
+        names = info.layers
+        if layers is not None:
+            missing = [name for name in layers if name not in info.layers]
+            if missing:
+                raise ValueError(
+                    f"layers: {missing} not recorded in run file {info.path!r} "
+                    f"(recorded: {list(info.layers)})"
+                )
+            names = layers
+        for name in names:
+            if pairs == "all":
+                refs = ref_layers
+            else:
+                if name not in by_name:
+                    raise ValueError(
+                        f"pairs='matching': layer {name!r} of run file {info.path!r} has "
+                        f"no layer of that name in the reference {ref_info.path!r} "
+                        f"(reference layers: {list(ref_info.layers)}); use pairs='all' "
+                        f"or choose layers"
+                    )
+                refs = (by_name[name],)
+            key = tuple(ref.name for ref in refs)
+            if key not in blocks:
+                blocks[key] = _basis_block(refs)
+            tasks.append(_Task(run_index=run_index, info=info, layer=name, refs=tuple(refs),
+                               block=blocks[key]))
+    return tasks
+
+
+def _basis_block(refs) -> _BasisBlock | None:
+    if not refs or "svcca" not in refs[0].sides:
+        return None
+    bases = [np.asarray(ref.sides["svcca"].basis) for ref in refs]
+    bounds = np.concatenate([[0], np.cumsum([b.shape[1] for b in bases])])
+    return _BasisBlock(stack=np.ascontiguousarray(np.hstack(bases)),
+                       bounds=tuple(int(b) for b in bounds))
+
+
+def _all_layer_names(infos, ref_info) -> list[str]:
+    names = list(ref_info.layers)
+    for info in infos:
+        names += [name for name in info.layers if name not in names]
+    return names
+
+
+# ---------------------------------------------------------------------------
+# execution
+
+
+def _execute(tasks, settings, *, n_jobs, scheduler, progress) -> list[list[tuple]]:
+    from joblib import Parallel, delayed, parallel_config
+    from tqdm.auto import tqdm
+
+    results: list[list[tuple] | None] = [None] * len(tasks)
+    bar = tqdm(total=len(tasks), desc="timeline", unit="layer", disable=not progress)
+    calls = (delayed(_run_task)(i, task, settings) for i, task in enumerate(tasks))
+    try:
+        if scheduler is None:
+            jobs = -1 if n_jobs is None else n_jobs
+            if jobs == 1 or len(tasks) <= 1:
+                for i, task in enumerate(tasks):
+                    results[i] = _run_task(i, task, settings)[1]
+                    bar.update(1)
+            else:
+                if jobs > 0:
+                    jobs = min(jobs, len(tasks))
+                with parallel_config(backend="loky", n_jobs=jobs):
+                    for i, rows in Parallel(return_as="generator_unordered")(calls):
+                        results[i] = rows
+                        bar.update(1)
+        else:
+            client = _dask_client(scheduler)
+            with client, parallel_config(backend="dask", n_jobs=-1 if n_jobs is None else n_jobs):
+                for i, rows in Parallel(return_as="generator_unordered")(calls):
+                    results[i] = rows
+                    bar.update(1)
+    finally:
+        bar.close()
+    return results  # type: ignore[return-value]
+
+
+def _dask_client(address: str):
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise ImportError(
+            f"scheduler={address!r} needs dask.distributed, which is not installed; "
+            f"{_DASK_HINT}"
+        ) from exc
+    try:
+        return Client(address, timeout=_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise ValueError(
+            f"scheduler: could not connect to a Dask scheduler at {address!r} ({exc})"
+        ) from exc
+
+
+def _run_task(index: int, task: _Task, settings: _Settings) -> tuple[int, list[tuple]]:
+    """Compare every recorded snapshot of one run layer with its reference layers."""
+    from threadpoolctl import threadpool_limits
+
+    rows: list[tuple] = []
+    steps = task.info.steps
+    last = len(steps) - 1
+    with threadpool_limits(limits=1), _open(task.info.path) as run:
+        for t, step in enumerate(steps):
+            data = np.asarray(run.activations(task.layer, t))  # each snapshot read once
+            sides = _decompose(data, settings.metrics, settings.keep)  # and decomposed once
+            svcca_values = _svcca_block(sides["svcca"], task.block) if task.block else None
+            with_baseline = settings.baseline_n > 0 and (
+                settings.baseline_at == "all" or t == last
+            )
+            for r, ref in enumerate(task.refs):
+                for metric in settings.metrics:
+                    if metric == "svcca":
+                        value = svcca_values[r]
+                    else:
+                        value = _similarity(metric, sides[metric], ref.sides[metric])
+                    base = math.nan
+                    if with_baseline:
+                        seed = _baseline_seed(settings.seed, task.info.name, task.layer,
+                                              ref.name, metric, int(step))
+                        base = _baseline(metric, sides[metric], ref.sides[metric],
+                                         settings.baseline_n, seed)
+                    rows.append((int(step), task.layer, ref.name, metric, value, base))
+    if settings.baseline_n > 0 and settings.baseline_at == "final":
+        final = {(r[2], r[3]): r[5] for r in rows if r[0] == int(steps[last])}
+        rows = [r[:5] + (final[(r[2], r[3])],) for r in rows]
+    return index, rows
+
+
+def _open(path: str):
+    from svccakit.store import open_run
+
+    return open_run(path)
+
+
+def _decompose(data: np.ndarray, metrics: tuple[str, ...], keep: float) -> dict:
+    """One decomposition per kind of side the metrics need.
+
+    SVCCA uses the SVD reduction keeping ``keep`` of the variance; PWCCA uses every
+    direction (``keep=1.0``, its definition); linear CKA only needs the centred
+    data, which either decomposition holds.
+    """
+    from svccakit.similarity import decompose
+
+    made: dict[float, object] = {}
+    sides = {}
+    for metric in metrics:
+        k = keep if metric == "svcca" else 1.0
+        if metric == "cka" and made:
+            sides[metric] = next(iter(made.values()))
+            continue
+        if k not in made:
+            made[k] = decompose(data, k)
+        sides[metric] = made[k]
+    return sides
+
+
+def _svcca_block(side, block: _BasisBlock) -> list[float]:
+    """SVCCA of one snapshot with every reference layer of ``block``.
+
+    The canonical correlations of two SVD-reduced sides are the singular values
+    of ``basis_x.T @ basis_y`` (both bases orthonormal); one product with the
+    stacked reference bases gives every cross matrix. Same numbers as
+    :func:`svccakit.similarity.svcca` on the two decompositions (up to rounding,
+    about 1e-15).
+    """
+    import warnings
+
+    from scipy.linalg import svdvals
+
+    from svccakit.similarity import SmallSampleWarning
+
+    basis = side.basis
+    n, kx = basis.shape
+    cross = basis.T @ block.stack  # (kx, sum k_i)
+    values = []
+    for lo, hi in zip(block.bounds[:-1], block.bounds[1:], strict=True):
+        if kx + (hi - lo) > n - 1:
+            warnings.warn(
+                f"svcca: {kx} + {hi - lo} directions compared with only {n} probe samples; "
+                f"some canonical correlations are 1 by construction. Use a larger probe "
+                f"or a smaller keep.", SmallSampleWarning, stacklevel=2)
+        rho = np.clip(svdvals(cross[:, lo:hi], check_finite=False), 0.0, 1.0)
+        values.append(float(rho.mean()))
+    return values
+
+
+def _similarity(metric: str, run_side, ref_side) -> float:
+    from svccakit import similarity
+
+    if metric == "pwcca":
+        return float(similarity.pwcca(run_side, ref_side))
+    return float(similarity.linear_cka(run_side, ref_side))
+
+
+def _baseline(metric: str, run_side, ref_side, n: int, seed: int) -> float:
+    from svccakit.similarity import baseline
+
+    return float(baseline(run_side, ref_side, metric=metric, n=n, seed=seed).mean)
+
+
+def _baseline_seed(seed: int, *parts: object) -> int:
+    """A deterministic per-row seed (independent of the backend and task order)."""
+    return int(np.random.SeedSequence([seed, _stable_hash(*parts)]).generate_state(1)[0])
+
+
+def _stable_hash(*parts: object) -> int:
+    import zlib
+
+    return zlib.crc32("\x1f".join(str(p) for p in parts).encode())
+
+
+# ---------------------------------------------------------------------------
+# validation
+
+
+def _config_dict(config: Any) -> dict:
+    if isinstance(config, dict):
+        return config
+    if isinstance(config, (str, bytes)):
+        try:
+            loaded = json.loads(config)
+        except ValueError:
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+    return {}
+
+
+def _check_path(path, name: str) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path to a run file, got {type(path).__name__}")
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{name}: run file {path!r} does not exist")
+    return path
+
+
+def _check_runs(runs) -> list[str]:
+    if isinstance(runs, (str, os.PathLike)):
+        runs = [runs]
+    if not isinstance(runs, Iterable):
+        raise TypeError(f"runs must be a path or an iterable of paths, got {type(runs).__name__}")
+    paths = [_check_path(p, "runs") for p in runs]
+    if not paths:
+        raise ValueError("runs must name at least one run file, got none")
+    return paths
+
+
+def _check_metrics(metrics) -> tuple[str, ...]:
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    metrics = tuple(metrics)
+    bad = [m for m in metrics if m not in METRICS]
+    if bad or not metrics:
+        raise ValueError(f"metrics must be a non-empty subset of {METRICS}, got {metrics!r}")
+    if len(set(metrics)) != len(metrics):
+        raise ValueError(f"metrics must not repeat a metric, got {metrics!r}")
+    return metrics
+
+
+def _check_int(value, name: str, minimum: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
