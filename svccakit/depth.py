@@ -462,8 +462,10 @@ class DepthGrid:
         return cls(table=table[list(GRID_COLUMNS)], threshold=threshold)
 
     def cells(self):
-        """Seed-averaged table: one row per (noise, depth), losses averaged over seeds and
-        ``trainable``/``agrees`` recomputed from the averages. Returns a DataFrame."""
+        """Seed-averaged table: one row per (noise, depth), losses averaged over seeds,
+        ``trainable``/``agrees`` recomputed from the averages, ``n_seeds``, and
+        ``near_boundary`` (the deepest grid depth <= 6 xi_c or the shallowest above it, for
+        that noise). Returns a DataFrame."""
         return _cells(self.table, self.threshold)
 
     def agreement(self, threshold: float | None = None) -> float:
@@ -489,6 +491,14 @@ def _cells(table, threshold: float):
     cells = cells.rename(columns={"seed": "n_seeds"})
     cells["trainable"] = cells["rel_val_loss"] < threshold
     cells["agrees"] = cells["trainable"] == cells["trainable_theory"]
+    # next to the curve: the deepest grid depth <= 6 xi_c or the shallowest one above it
+    cells["near_boundary"] = False
+    for _, sub in cells.groupby(["noise_kind", "noise_value"]):
+        six = sub["six_xi_c"].iloc[0]
+        below, above = sub[sub["depth"] <= six], sub[sub["depth"] > six]
+        for part, pick in ((below, "idxmax"), (above, "idxmin")):
+            if len(part):
+                cells.loc[getattr(part["depth"], pick)(), "near_boundary"] = True
     return cells
 
 
@@ -551,7 +561,8 @@ def loss_figure(grid: DepthGrid, kind: str | None = None):
             bad = cells[~cells["agrees"]]
             ax.plot(bad["noise_value"], bad["depth"], "wx", ms=7, mew=1.5,
                     label="disagrees with theory")
-        ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
+        ax.legend(loc="upper left" if kind == "dropout" else "upper right", fontsize=8,
+                  framealpha=0.85)
     axes[0].set_ylabel("depth (hidden layers)")
     cbar = fig.colorbar(mesh, ax=axes, shrink=0.9)
     cbar.set_label("loss / loss of the mean image (1 = learned nothing)")
@@ -1143,6 +1154,16 @@ def depth_report(
     for kind in dict.fromkeys(cells["noise_kind"]):
         sub = cells[cells["noise_kind"] == kind]
         lines.append(f"- {kind}: {sub['agrees'].mean():.1%} of {len(sub)} cells.")
+    away = cells[~cells["near_boundary"]]
+    if len(away):
+        lines.append(
+            f"- away from the curve (leaving out, per noise level, the grid depth just below "
+            f"and just above 6 xi_c): {away['agrees'].mean():.1%} of {len(away)} cells.")
+    noisy = cells[cells["six_xi_c"] <= np.median(config.depths)]
+    if len(noisy):
+        lines.append(
+            f"- noisy end (6 xi_c <= {np.median(config.depths):g}, the median grid depth): "
+            f"{noisy['agrees'].mean():.1%} of {len(noisy)} cells.")
     lines += [
         "",
         "**What sets the threshold.** A network deeper than `6 xi_c` has lost the "

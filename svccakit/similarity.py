@@ -28,6 +28,9 @@ Numerics
 - When the kept directions of both sides add up to more than ``n_samples - 1``,
   some canonical correlations equal 1 by construction:
   :class:`SmallSampleWarning`.
+- The public functions run with one BLAS thread (threadpoolctl; measured faster
+  on small shared machines, see :mod:`svccakit._linalg`); parallelise over
+  comparisons instead.
 """
 
 from __future__ import annotations
@@ -257,7 +260,7 @@ def _warn_small_sample(kx: int, ky: int, n: int, what: str) -> None:
             f"correlation(s) are 1 by construction; with fewer samples than features CCA is "
             f"trivially 1. Use more samples or keep fewer directions.",
             SmallSampleWarning,
-            stacklevel=3,
+            stacklevel=4,  # _warn_small_sample -> public function -> limit_threads -> caller
         )
 
 

@@ -192,7 +192,7 @@ def rank_deficient_cases(seed: int = 10, n: int = 250):
     return {
         "duplicated": np.hstack([x, x[:, :3]]),
         "dead": np.hstack([x, np.zeros((n, 2)), np.full((n, 1), 123.456)]),
-        "near_dead": np.hstack([x, np.full((n, 1), 1e8) + np.where(np.arange(n) == 0, 0.0, 0.0)]),
+        "dead_large_offset": np.hstack([x, np.full((n, 1), 1e8 / 3)]),  # mean not exact
         "combination": np.hstack([x, x[:, :3] @ rng.standard_normal((3, 4))]),
         "scales_1e8": x * scales,
         "everything": np.hstack([x * scales, x[:, :2] * 5.0, np.ones((n, 2)),
