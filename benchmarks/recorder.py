@@ -67,6 +67,36 @@ def train(n_steps: int, path: str | None, every: int | None, layers) -> float:
     return elapsed
 
 
+def snapshot_cost(directory: str, n: int) -> tuple[float, float]:
+    """Median seconds of one training step and of one ``record`` call (training thread).
+
+    The writer thread is drained between snapshots (outside the timed region), so
+    this is the cost training pays per snapshot when the queue is not full.
+    """
+    model = build()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    x, y = torch.randn(BATCH, WIDTH), torch.randint(0, 10, (BATCH,))
+    path = os.path.join(directory, "cost.h5")
+    steps, records = [], []
+    with svccakit.Recorder(model, torch.randn(N_PROBE, WIDTH), path, layers=nn.ReLU) as rec:
+        rec.record(0)  # creates the file
+        rec.flush()
+        for i in range(1, n + 1):
+            t0 = time.perf_counter()
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            t1 = time.perf_counter()
+            rec.record(i)
+            t2 = time.perf_counter()
+            rec.flush()
+            steps.append(t1 - t0)
+            records.append(t2 - t1)
+    os.unlink(path)
+    return float(np.median(steps)), float(np.median(records))
+
+
 def store_throughput(directory: str, n_snapshots: int, compression: str | None) -> float:
     """MB/s appending ready (10 x (1000, 512) float32) snapshots, incl. flushes and close."""
     rng = np.random.default_rng(0)
@@ -141,6 +171,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {name:<28} {rate:8.1f} steps/s  ratio {rate / base:.3f}  "
                 f"overhead {100 * (base / rate - 1):+.1f}%"
             )
+        step_s, record_s = snapshot_cost(tmp, 10 if args.quick else 30)
+        print(
+            f"  per snapshot in the training thread: record() {1e3 * record_s:.1f} ms = "
+            f"{record_s / step_s:.2f} training steps ({1e3 * step_s:.1f} ms) -> estimated "
+            f"overhead {record_s / step_s:.1f}% at every 100, "
+            f"{10 * record_s / step_s:.1f}% at every 10 (plus the writer thread's CPU)"
+        )
         print(
             f"write throughput ({n_write} snapshots of {DEPTH * N_PROBE * WIDTH * 4 / 1e6:.1f} MB):"
         )

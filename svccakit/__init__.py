@@ -82,9 +82,9 @@ __all__ += ["Recorder", "Run", "RunFileError", "log_schedule", "open_run"]
 # --- end record ----------------------------------------------------------------
 
 # --- depth (issue 6: noise limits trainable depth) ----------------------------
-from svccakit.depth import DepthConfig, DepthGrid, depth_grid, run_depth, variance_map  # noqa: E402
+from svccakit.depth import DepthConfig, DepthGrid, depth_grid, run_depth, variance_heatmap  # noqa: E402
 
-__all__ += ["DepthConfig", "DepthGrid", "depth_grid", "run_depth", "variance_map"]
+__all__ += ["DepthConfig", "DepthGrid", "depth_grid", "run_depth", "variance_heatmap"]
 # --- end depth ----------------------------------------------------------------
 
 # --- experiment (tasks, timeline, pipeline) -----------------------------------

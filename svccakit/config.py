@@ -43,6 +43,7 @@ __all__ = [
     "ScheduleConfig",
     "TimelineConfig",
     "default_config",
+    "read_toml",
     "DEFAULT_CONFIG_PATH",
 ]
 
@@ -391,15 +392,7 @@ class ExperimentConfig:
             If the file is not valid TOML (message names the file) or a key/value is
             invalid.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-        try:
-            with path.open("rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_toml(path))
 
     @classmethod
     def from_toml_string(cls, text: str) -> ExperimentConfig:
@@ -431,6 +424,26 @@ class ExperimentConfig:
             raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True to replace it")
         path.write_text(self.to_toml_string(), encoding="utf-8")
         return path
+
+
+def read_toml(path: str | os.PathLike) -> dict:
+    """The contents of a TOML config file as a dict.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not valid TOML (the message names the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
 
 
 def _tuples(value):

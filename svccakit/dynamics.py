@@ -129,6 +129,26 @@ def _on_sphere(n: int, dim: int, sq_norm_per_dim: float, gen: torch.Generator) -
     return x
 
 
+def _over_networks(measure, act, nz, *, width, depth, sigma_w, sigma_b, weights, n_networks,
+                   seed) -> list:
+    """``[measure(model, gen)]`` over ``n_networks`` square noisy networks in training mode.
+
+    Runs inside ``torch.random.fork_rng`` seeded with ``seed`` (the noise modules draw from
+    it); network ``i`` is initialised with seed ``seed + i``; ``gen`` (seeded with ``seed``,
+    shared by all networks, in order) draws the inputs.
+    """
+    out = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        for i in range(n_networks):
+            model = mlp(width, width, depth, 1, act, nz)
+            set_weights_(model, sigma_w=sigma_w, sigma_b=sigma_b, weights=weights, generator=seed + i)
+            model.train()
+            out.append(measure(model, gen))
+    return out
+
+
 def simulate_variance(
     activation="relu", noise=None, *, sigma_w: float, sigma_b: float = 0.0, width: int = 1000,
     depth: int = 20, x0_sq: float = 1.0, n_inputs: int = 16, n_networks: int = 2,
@@ -143,18 +163,15 @@ def simulate_variance(
     width, depth = _check_int(width, "width"), _check_int(depth, "depth")
     n_inputs, n_networks = _check_int(n_inputs, "n_inputs"), _check_int(n_networks, "n_networks")
     theory = mf.variance_iteration(x0_sq, depth, activation=act, noise=nz, sigma_w=sigma_w, sigma_b=sigma_b)
-    sims = []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        for i in range(n_networks):
-            model = mlp(width, width, depth, 1, act, nz)
-            set_weights_(model, sigma_w=sigma_w, sigma_b=sigma_b, weights=weights, generator=seed + i)
-            model.train()
-            x = _on_sphere(n_inputs, width, x0_sq, gen).float()
-            with torch.no_grad():
-                hs = _pre_activations(model, x)
-            sims.append(torch.stack([(h.double() ** 2).mean(dim=1) for h in hs], dim=1).numpy())
+
+    def measure(model, gen):
+        x = _on_sphere(n_inputs, width, x0_sq, gen).float()
+        with torch.no_grad():
+            hs = _pre_activations(model, x)
+        return torch.stack([(h.double() ** 2).mean(dim=1) for h in hs], dim=1).numpy()
+
+    sims = _over_networks(measure, act, nz, width=width, depth=depth, sigma_w=sigma_w,
+                          sigma_b=sigma_b, weights=weights, n_networks=n_networks, seed=seed)
     return DynamicsTable.from_curve(
         panel or nz.spec, curve or f"sigma_w={sigma_w:.3f}", np.arange(1, depth + 1), theory,
         np.concatenate(sims),
@@ -176,27 +193,24 @@ def simulate_correlation(
     theory = mf.correlation_iteration(
         c0, depth, x0_sq=x0_sq, activation=act, noise=nz, sigma_w=sigma_w, sigma_b=sigma_b
     )
-    sims = []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        for i in range(n_networks):
-            model = mlp(width, width, depth, 1, act, nz)
-            set_weights_(model, sigma_w=sigma_w, sigma_b=sigma_b, weights=weights, generator=seed + i)
-            model.train()
-            z = torch.randn(n_pairs, 2, width, generator=gen, dtype=torch.float64)
-            u = z[:, 0] / z[:, 0].norm(dim=1, keepdim=True)
-            v = z[:, 1] - (z[:, 1] * u).sum(dim=1, keepdim=True) * u
-            v = v / v.norm(dim=1, keepdim=True)
-            scale = math.sqrt(x0_sq * width)
-            xa, xb = scale * u, scale * (c0 * u + math.sqrt(max(0.0, 1.0 - c0 * c0)) * v)
-            with torch.no_grad():
-                hs = _pre_activations(model, torch.cat([xa, xb]).float())
-            cs = []
-            for h in hs:
-                ha, hb = h[:n_pairs].double(), h[n_pairs:].double()
-                cs.append((ha * hb).sum(1) / (ha.norm(dim=1) * hb.norm(dim=1)))
-            sims.append(torch.stack(cs, dim=1).numpy())
+
+    def measure(model, gen):
+        z = torch.randn(n_pairs, 2, width, generator=gen, dtype=torch.float64)
+        u = z[:, 0] / z[:, 0].norm(dim=1, keepdim=True)
+        v = z[:, 1] - (z[:, 1] * u).sum(dim=1, keepdim=True) * u
+        v = v / v.norm(dim=1, keepdim=True)
+        scale = math.sqrt(x0_sq * width)
+        xa, xb = scale * u, scale * (c0 * u + math.sqrt(max(0.0, 1.0 - c0 * c0)) * v)
+        with torch.no_grad():
+            hs = _pre_activations(model, torch.cat([xa, xb]).float())
+        cs = []
+        for h in hs:
+            ha, hb = h[:n_pairs].double(), h[n_pairs:].double()
+            cs.append((ha * hb).sum(1) / (ha.norm(dim=1) * hb.norm(dim=1)))
+        return torch.stack(cs, dim=1).numpy()
+
+    sims = _over_networks(measure, act, nz, width=width, depth=depth, sigma_w=sigma_w,
+                          sigma_b=sigma_b, weights=weights, n_networks=n_networks, seed=seed)
     return DynamicsTable.from_curve(
         panel or nz.spec, curve or f"c0={c0:g}", np.arange(1, depth + 1), theory, np.concatenate(sims)
     )

@@ -18,6 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from svccakit import outdir
+
 OUTPUTS: tuple[str, ...] = ("runs", "results.csv", "figures", "report.md", "config.toml")
 """What :func:`run_experiment` writes inside its output directory."""
 
@@ -64,8 +66,7 @@ def existing_outputs(out_dir: str | os.PathLike) -> list[Path]:
     -------
     list of pathlib.Path
     """
-    out_dir = Path(out_dir)
-    return [out_dir / name for name in OUTPUTS if (out_dir / name).exists()]
+    return outdir.existing_outputs(out_dir, OUTPUTS)
 
 
 def run_experiment(
@@ -114,23 +115,11 @@ def run_experiment(
         config = default_config()
     if not isinstance(config, ExperimentConfig):
         raise TypeError(f"config must be an ExperimentConfig, got {type(config).__name__}")
-    if not isinstance(out_dir, (str, os.PathLike)):
-        raise TypeError(f"out_dir must be a path, got {type(out_dir).__name__}")
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite must be a bool, got {type(overwrite).__name__}")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"out_dir {str(out_dir)!r} exists and is not a directory")
-    present = existing_outputs(out_dir)
-    if present and not overwrite:
-        names = ", ".join(p.name for p in present)
-        raise FileExistsError(
-            f"out_dir {str(out_dir)!r} already holds experiment outputs ({names}); "
-            f"choose another directory or pass overwrite=True (--overwrite) to replace them"
-        )
+    out_dir = outdir.prepare_out_dir(out_dir, OUTPUTS, overwrite=overwrite, what="experiment")
     if n_jobs is None:
         n_jobs = getattr(config, "n_jobs", None)
-    out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir / "config.toml"
     config.to_toml(config_path)
 

@@ -167,8 +167,9 @@ class Recorder:
         are unwrapped: hooks go on the eager module and the probe pass calls it
         directly (so hooks fire and the whole probe is captured on one device).
     probe : Tensor or ndarray of shape (n_probe, ...), or a tuple (inputs, targets)
-        The fixed probe batch; moved to the model's device at each snapshot.
-        Float64 numpy inputs are cast to the model's parameter dtype.
+        The fixed probe batch (copied, so later changes to the caller's tensor do
+        not reach it); moved to the model's device, float inputs cast to the
+        parameters' dtype. The original values are stored in ``/probe``.
     path : str or path-like
         The run file to create.
     layers : None, str, type, or a list of them
@@ -205,6 +206,9 @@ class Recorder:
 
     Notes
     -----
+    Activations are stored per layer as ``(T, n_probe, d)`` (conv outputs keep
+    ``(T, n_probe, c, h, w)``); see :mod:`svccakit.store` for the layout and the
+    crash guarantee. One thread should call ``record``.
     The file is created at the first ``record``. Call ``close()`` (or use
     ``with``) to write all queued snapshots; an interpreter exit also closes
     open recorders. ``flush()`` waits until every queued snapshot is on disk.

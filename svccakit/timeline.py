@@ -14,9 +14,10 @@ Work is arranged so that nothing is computed twice:
   compared with every reference layer it is paired with; for SVCCA one matrix
   product of its orthonormal basis with the reference bases side by side gives
   all the cross matrices, whose singular values are the canonical correlations;
-- the work is split into one task per (run, layer), run in parallel with joblib
-  (loky processes locally, or the workers of an existing Dask cluster), each
-  task with one BLAS thread so that results do not depend on the backend.
+- the work is split into one task per (run, layer), run in parallel by
+  :func:`svccakit.parallel.run_jobs` (loky processes locally, or the workers of an
+  existing Dask cluster), each task with one BLAS thread so that results do not
+  depend on the backend.
 
 The ``baseline`` column is the shuffled chance level of
 :func:`svccakit.similarity.baseline`: the mean similarity after the probe rows of
@@ -40,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from svccakit.parallel import check_n_jobs, check_scheduler, run_jobs
+
 COLUMNS: tuple[str, ...] = (
     "run",
     "reference",
@@ -61,8 +64,6 @@ METRICS: tuple[str, ...] = ("svcca", "pwcca", "cka")
 
 _PAIRS = ("matching", "all")
 _BASELINE_AT = ("final", "all")
-_CONNECT_TIMEOUT = "10s"
-_DASK_HINT = "install it with `pip install svccakit[dask]` (or `pip install 'dask[distributed]'`)"
 
 
 @dataclass(frozen=True)
@@ -219,15 +220,8 @@ def timeline(
         raise ValueError(f"keep must be a number in (0, 1], got {keep!r}")
     _check_int(baseline_n, "baseline_n", minimum=0)
     _check_int(seed, "seed", minimum=0)
-    if n_jobs is not None:
-        _check_int(n_jobs, "n_jobs")
-        if n_jobs == 0:
-            raise ValueError("n_jobs must be a non-zero integer or None, got 0")
-    if scheduler is not None and not isinstance(scheduler, str):
-        raise TypeError(
-            f"scheduler must be a Dask scheduler address string such as "
-            f"'tcp://127.0.0.1:8786', got {type(scheduler).__name__}"
-        )
+    check_n_jobs(n_jobs)
+    check_scheduler(scheduler)
     if layers is not None:
         if isinstance(layers, str) or not all(isinstance(name, str) for name in layers):
             raise TypeError(f"layers must be a sequence of layer names, got {layers!r}")
@@ -241,7 +235,8 @@ def timeline(
         metrics=metrics, keep=float(keep), baseline_n=int(baseline_n),
         baseline_at=baseline_at, seed=int(seed),
     )
-    results = _execute(tasks, settings, n_jobs=n_jobs, scheduler=scheduler, progress=progress)
+    results = run_jobs(_run_task, [(task, settings) for task in tasks], n_jobs=n_jobs,
+                       scheduler=scheduler, progress=progress, desc="timeline", unit="layer")
 
     rows = []
     run_index = []
@@ -400,55 +395,7 @@ def _all_layer_names(infos, ref_info) -> list[str]:
 # execution
 
 
-def _execute(tasks, settings, *, n_jobs, scheduler, progress) -> list[list[tuple]]:
-    from joblib import Parallel, delayed, parallel_config
-    from tqdm.auto import tqdm
-
-    results: list[list[tuple] | None] = [None] * len(tasks)
-    bar = tqdm(total=len(tasks), desc="timeline", unit="layer", disable=not progress)
-    calls = (delayed(_run_task)(i, task, settings) for i, task in enumerate(tasks))
-    try:
-        if scheduler is None:
-            jobs = -1 if n_jobs is None else n_jobs
-            if jobs == 1 or len(tasks) <= 1:
-                for i, task in enumerate(tasks):
-                    results[i] = _run_task(i, task, settings)[1]
-                    bar.update(1)
-            else:
-                if jobs > 0:
-                    jobs = min(jobs, len(tasks))
-                with parallel_config(backend="loky", n_jobs=jobs):
-                    for i, rows in Parallel(return_as="generator_unordered")(calls):
-                        results[i] = rows
-                        bar.update(1)
-        else:
-            client = _dask_client(scheduler)
-            with client, parallel_config(backend="dask", n_jobs=-1 if n_jobs is None else n_jobs):
-                for i, rows in Parallel(return_as="generator_unordered")(calls):
-                    results[i] = rows
-                    bar.update(1)
-    finally:
-        bar.close()
-    return results  # type: ignore[return-value]
-
-
-def _dask_client(address: str):
-    try:
-        from distributed import Client
-    except ImportError as exc:
-        raise ImportError(
-            f"scheduler={address!r} needs dask.distributed, which is not installed; "
-            f"{_DASK_HINT}"
-        ) from exc
-    try:
-        return Client(address, timeout=_CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as exc:
-        raise ValueError(
-            f"scheduler: could not connect to a Dask scheduler at {address!r} ({exc})"
-        ) from exc
-
-
-def _run_task(index: int, task: _Task, settings: _Settings) -> tuple[int, list[tuple]]:
+def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
     """Compare every recorded snapshot of one run layer with its reference layers."""
     from threadpoolctl import threadpool_limits
 
@@ -479,7 +426,7 @@ def _run_task(index: int, task: _Task, settings: _Settings) -> tuple[int, list[t
     if settings.baseline_n > 0 and settings.baseline_at == "final":
         final = {(r[2], r[3]): r[5] for r in rows if r[0] == int(steps[last])}
         rows = [r[:5] + (final[(r[2], r[3])],) for r in rows]
-    return index, rows
+    return rows
 
 
 def _open(path: str):

@@ -5,7 +5,7 @@
 * :func:`record_reference` writes the optimal solution's run file: one snapshot (step 0)
   of the same layers on the same probe batch, ``role = "reference"``.
 * :func:`run_grid` does both for the whole grid {inits} x {activations} x {noises} x
-  {seeds} in parallel (joblib, loky processes) into ``<out_dir>/runs/``.
+  {seeds} in parallel (:func:`svccakit.parallel.run_jobs`, loky processes) into ``<out_dir>/runs/``.
 
 Training: minibatches drawn by reshuffling the training set every epoch
 (``batch_size >= n_train``: full batch), SGD (with momentum) or Adam,
@@ -456,13 +456,7 @@ def record_reference(
 # --------------------------------------------------------------------------- grid
 
 
-def _job(kind, config, path, overwrite, spec, single_thread):
-    if single_thread:
-        from threadpoolctl import threadpool_limits
-
-        torch.set_num_threads(1)
-        with threadpool_limits(1):
-            return _job(kind, config, path, overwrite, spec, False)
+def _job(kind, config, path, overwrite, spec):
     if kind == "reference":
         return record_reference(config, path, overwrite=overwrite)
     return train_run(config, init=spec["init"], activation=spec["activation"],
@@ -490,7 +484,7 @@ def run_grid(
     out_dir : path-like
     n_jobs : int, optional
         Worker processes (default ``config.n_jobs``; -1: all cores; 1: in this process).
-        Each worker uses one torch/BLAS thread.
+        Each worker uses one torch/BLAS thread (:func:`svccakit.parallel.run_jobs`).
     overwrite : bool
         Replace existing run files. Without it, any existing target raises
         FileExistsError naming them, before any training starts.
@@ -503,7 +497,7 @@ def run_grid(
     -------
     GridResult
     """
-    from joblib import Parallel, delayed
+    from svccakit.parallel import run_jobs
 
     _check_config(config)
     if not isinstance(out_dir, (str, os.PathLike)):
@@ -513,8 +507,6 @@ def run_grid(
     n_jobs = config.n_jobs if n_jobs is None else n_jobs
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or not (n_jobs >= 1 or n_jobs == -1):
         raise ValueError(f"n_jobs: expected an integer >= 1 or -1 (all cores), got {n_jobs!r}")
-    if n_jobs == -1:
-        n_jobs = os.cpu_count() or 1
     runs_dir = Path(out_dir) / "runs"
     specs = grid_runs(config)
     paths = [runs_dir / f"{s['name']}.h5" for s in specs]
@@ -534,25 +526,6 @@ def run_grid(
                 "pass overwrite=True (--overwrite) to replace them"
             )
     runs_dir.mkdir(parents=True, exist_ok=True)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(jobs), desc="training", unit="run")
-    try:
-        if n_jobs == 1:
-            for kind, p, s in jobs:
-                _job(kind, config, p, overwrite, s, False)
-                if bar is not None:
-                    bar.update(1)
-        else:
-            calls = (delayed(_job)(kind, config, p, overwrite, s, True) for kind, p, s in jobs)
-            parallel = Parallel(n_jobs=min(n_jobs, len(jobs)), backend=backend,
-                                return_as="generator_unordered")
-            for _ in parallel(calls):
-                if bar is not None:
-                    bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+    run_jobs(_job, [(kind, config, p, overwrite, s) for kind, p, s in jobs], n_jobs=n_jobs,
+             progress=progress, desc="training", unit="run", backend=backend)
     return GridResult(reference=reference, runs=tuple(paths))

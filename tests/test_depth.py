@@ -11,6 +11,8 @@ import pytest
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt  # noqa: E402
+
 from svccakit import depth as dp  # noqa: E402
 from svccakit.cli import main  # noqa: E402
 from svccakit.store import open_run  # noqa: E402
@@ -64,7 +66,7 @@ def test_theory_depth_rejects_additive_noise():
 
 
 def test_variance_map_boundary_follows_theory():
-    vm = dp.variance_map("dropout:0.5", [0.3, 1.0, 4.0], max_depth=80, width=64, n_inputs=32)
+    vm = dp.variance_heatmap("dropout:0.5", [0.3, 1.0, 4.0], max_depth=80, width=64, n_inputs=32)
     assert vm.log10_q.shape == (3, 80)
     assert vm.critical_sigma_w2 == pytest.approx(1.0)
     # at criticality the variance only random-walks (finite width), far from float32's
@@ -84,8 +86,8 @@ def test_variance_map_boundary_follows_theory():
 
 
 def test_variance_map_is_deterministic():
-    a = dp.variance_map("gauss:1", [0.5, 2.0], max_depth=10, width=8, seed=3)
-    b = dp.variance_map("gauss:1", [0.5, 2.0], max_depth=10, width=8, seed=3)
+    a = dp.variance_heatmap("gauss:1", [0.5, 2.0], max_depth=10, width=8, seed=3)
+    b = dp.variance_heatmap("gauss:1", [0.5, 2.0], max_depth=10, width=8, seed=3)
     np.testing.assert_array_equal(a.log10_q, b.log10_q)
 
 
@@ -98,13 +100,14 @@ def test_variance_map_is_deterministic():
 ])
 def test_variance_map_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        dp.variance_map(**{"noise": "dropout:0.5", **kwargs})
+        dp.variance_heatmap(**{"noise": "dropout:0.5", **kwargs})
 
 
 def test_variance_figure():
-    vm = dp.variance_map("dropout:0.5", [0.3, 1.0, 3.0], max_depth=40, width=16)
+    vm = dp.variance_heatmap("dropout:0.5", [0.3, 1.0, 3.0], max_depth=40, width=16)
     fig = dp.variance_figure(vm)
     assert fig.axes[0].get_xlabel().startswith("depth")
+    plt.close(fig)
     with pytest.raises(TypeError, match="vmap: expected a VarianceMap, got dict"):
         dp.variance_figure({})
 
@@ -197,6 +200,7 @@ def test_cells_average_seeds_and_loss_figure():
     assert grid.agreement(0.55) == 0.25  # the three cells at mean 0.6 now count as untrainable
     fig = dp.loss_figure(grid)
     assert len(fig.axes) == 3  # two heatmaps and a colour bar
+    plt.close(fig)
     with pytest.raises(ValueError, match=r"kind: expected one of \['dropout'\].*got 'gauss'"):
         dp.loss_figure(grid, "gauss")
     with pytest.raises(TypeError, match="grid: expected a DepthGrid, got list"):
@@ -221,7 +225,8 @@ def test_depth_config_errors(change, match):
 
 
 @pytest.mark.parametrize(("exp", "match"), [
-    ({"task": {"name": "teacher"}}, "task.name: the depth experiment reconstructs digits"),
+    ({"task": {"name": "teacher", "n_train": 64, "n_val": 8}},
+     "task.name: the depth experiment reconstructs digits"),
     ({"activations": ["shifted-relu:0.5"]}, r"activations: the depth experiment uses ReLU"),
     ({"inits": ["random"]}, "inits: the depth experiment uses the critical initialisation"),
     ({"noises": ["additive-gauss:0.1"]}, "noises: expected 'none', 'dropout:P' or 'gauss:SIGMA'"),
@@ -306,3 +311,14 @@ def test_cli_help_lists_depth(capsys):
     text = capsys.readouterr().out
     assert "--full" in text
     assert "--scheduler" in text
+
+
+def test_dask_scheduler_gives_the_same_grid(tmp_path):
+    import distributed  # the [test] extra installs dask[distributed]
+
+    config = _tiny(depths=(2,))
+    local = dp.depth_grid(config, tmp_path / "a", n_jobs=1)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        remote = dp.depth_grid(config, tmp_path / "b", scheduler=cluster.scheduler_address)
+    np.testing.assert_allclose(remote.table["val_loss"], local.table["val_loss"], rtol=1e-6)

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
+from svccakit import parallel
 from svccakit.nets import mlp
 from svccakit.record import Recorder
 from svccakit.similarity import decompose, linear_cka, pwcca, svcca
@@ -239,13 +240,13 @@ def test_different_probe_is_refused(files, tmp_path):
 def test_scheduler_without_dask_says_how_to_install(files, monkeypatch):
     reference, runs = files
     monkeypatch.setitem(sys.modules, "distributed", None)
-    with pytest.raises(ImportError, match=r"pip install svccakit\[dask\]"):
+    with pytest.raises(ImportError, match=r"pip install 'svccakit\[dask\]'"):
         tl.timeline(runs, reference, scheduler="tcp://127.0.0.1:8786", progress=False)
 
 
 def test_unreachable_scheduler_is_a_clear_error(files, monkeypatch):
     reference, runs = files
-    monkeypatch.setattr(tl, "_CONNECT_TIMEOUT", "0.5s")
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", "0.5s")
     with pytest.raises(ValueError, match="could not connect to a Dask scheduler at "
                                          "'tcp://127.0.0.1:9'"):
         tl.timeline(runs, reference, scheduler="tcp://127.0.0.1:9", progress=False)

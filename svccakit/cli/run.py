@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from svccakit.cli import CLIError
+from svccakit.cli._common import add_output_arguments, check_output_arguments
 
 DEFAULT_OUT = "svccakit-out"
 
@@ -23,17 +23,11 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--config", metavar="FILE",
                    help="experiment config (TOML); default: the embedded default config")
-    p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
-                   help=f"output directory (default: {DEFAULT_OUT})")
-    p.add_argument("--n-jobs", type=int, metavar="N", default=None,
-                   help="parallel workers (default: the config's n_jobs; -1: all CPUs)")
-    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                   help="run the comparison on an existing Dask cluster, e.g. "
-                        "tcp://127.0.0.1:8786 (needs `pip install svccakit[dask]`; the "
-                        "workers must see DIR at the same path)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the outputs already in DIR")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    add_output_arguments(
+        p, default_out=DEFAULT_OUT,
+        n_jobs_help="parallel workers (default: the config's n_jobs; -1: all CPUs)",
+        scheduler_help="run the comparison on an existing Dask cluster",
+    )
     p.set_defaults(func=_run)
 
 
@@ -41,15 +35,7 @@ def _run(args) -> int:
     from svccakit.config import ExperimentConfig, default_config
     from svccakit.pipeline import existing_outputs, run_experiment
 
-    if args.n_jobs is not None and args.n_jobs == 0:
-        raise CLIError("--n-jobs must be a non-zero integer (-1: all CPUs), got 0")
-    present = existing_outputs(args.out)
-    if present and not args.overwrite:
-        raise CLIError(
-            f"{args.out!r} already holds experiment outputs "
-            f"({', '.join(p.name for p in present)}); pass --overwrite to replace them "
-            f"or --out DIR to write elsewhere"
-        )
+    check_output_arguments(args, existing_outputs, "experiment")
     config = default_config() if args.config is None else ExperimentConfig.from_toml(args.config)
     result = run_experiment(
         config, args.out, n_jobs=args.n_jobs, scheduler=args.scheduler,
