@@ -65,7 +65,7 @@ from svccakit.trainability import (
     theory_depth,
     trivial_loss,
 )
-from svccakit.variance import VarianceMap, _pyplot, variance_figure, variance_heatmap
+from svccakit.variance import VarianceMap, variance_figure, variance_heatmap
 
 __all__ = [
     "DepthConfig",
@@ -511,17 +511,14 @@ def run_depth(
 
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
-    plt = _pyplot()
     figures = []
     for kind in dict.fromkeys(grid.table["noise_kind"]):
         fig = loss_figure(grid, kind)
         figures.append(fig_dir / f"loss-{kind}.png")
         fig.savefig(figures[-1], dpi=110)
-        plt.close(fig)
     fig = variance_figure(vmap)
     figures.append(fig_dir / "variance.png")
     fig.savefig(figures[-1], dpi=110)
-    plt.close(fig)
 
     seconds = time.perf_counter() - start
     report = out_dir / "report.md"

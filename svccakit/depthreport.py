@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from svccakit.trainability import DepthGrid, theory_depth
-from svccakit.variance import _edges, _pyplot
+from svccakit.variance import _edges, _figure
 
 __all__ = ["depth_report", "loss_figure"]
 
@@ -60,8 +60,8 @@ def loss_figure(grid: DepthGrid, kind: str | None = None):
     cells = cells[cells["noise_kind"] == kind]
     xs = np.sort(cells["noise_value"].unique())
     ds = np.sort(cells["depth"].unique())
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained", sharey=True)
+    fig = _figure(figsize=(11, 4.6), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
     cx, cy = _theory_curve(kind, xs[0], xs[-1])
     label = "dropout keep rate $p$" if kind == "dropout" else r"multiplicative Gaussian noise $\sigma_\epsilon$"
     for ax, column, title in zip(

@@ -325,9 +325,10 @@ def simulate_jacobian(
 
 
 def _axes_grid(n: int, title: str):
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, axes = plt.subplots(1, n, figsize=(5.0 * n, 4.0), squeeze=False, layout="constrained")
+    fig = Figure(figsize=(5.0 * n, 4.0), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)
     fig.suptitle(title)
     return fig, axes[0]
 

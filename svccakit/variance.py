@@ -188,13 +188,11 @@ def _forward_log_q(model, x, max_depth: int) -> np.ndarray:
     return out
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs):
+    """A matplotlib Figure outside pyplot's global state (no backend, no registry)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def _edges(values: np.ndarray) -> np.ndarray:
@@ -220,13 +218,14 @@ def variance_figure(vmap: VarianceMap):
     """
     if not isinstance(vmap, VarianceMap):
         raise TypeError(f"vmap: expected a VarianceMap, got {type(vmap).__name__}")
-    plt = _pyplot()
+    import matplotlib
     from matplotlib.colors import TwoSlopeNorm
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
+    fig = _figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.subplots()
     data = np.ma.masked_invalid(np.where(np.isinf(vmap.log10_q), np.nan, vmap.log10_q))
     lim = max(float(np.nanmax(np.abs(data))) if data.count() else 1.0, 40.0)
-    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.25")
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.25")
     mesh = ax.pcolormesh(
         _edges(vmap.depths), _edges(vmap.sigma_w2), data, cmap=cmap,
         norm=TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim), shading="flat", rasterized=True,

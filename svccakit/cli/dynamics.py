@@ -41,10 +41,6 @@ def _write_csv(path: Path, table) -> None:
 
 
 def run(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from tqdm import tqdm
 
     from svccakit import dynamics as dy
@@ -68,7 +64,6 @@ def run(args) -> int:
     }
     for name, (fig, table) in figures.items():
         fig.savefig(out / f"{name}.png", dpi=120)
-        plt.close(fig)
         _write_csv(out / f"{name}.csv", table)
     if not args.quiet:
         print(f"wrote {', '.join(str(t) for t in targets)} in {time.perf_counter() - start:.1f} s")
