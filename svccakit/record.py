@@ -47,6 +47,8 @@ def log_schedule(total_steps: int, n: int) -> list[int]:
         )
     total_steps, n = int(total_steps), int(n)
     # geomspace over [1, total_steps] plus 0; grow the grid until rounding leaves n unique values
+    if n == 2:  # geomspace with one point would give only its start
+        return [0, total_steps]
     m = n - 1
     while True:
         values = np.unique(np.rint(np.geomspace(1, total_steps, m)).astype(np.int64))

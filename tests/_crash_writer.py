@@ -80,22 +80,33 @@ def replay(n_steps: int) -> list[dict]:
     return rows
 
 
-def main(path: str, n_steps: int, sleep_s: float = SLEEP_S, tag: str = "") -> None:
+def _emit(line: str) -> None:
+    print(line, flush=True)
+
+
+def main(
+    path: str, n_steps: int, sleep_s: float = SLEEP_S, emit=_emit, time_limit_s: float = 120.0
+) -> None:
+    """Train and record; ``emit`` reports progress lines; stops after ``time_limit_s``
+    (a safety net should the test fail to kill it)."""
     import svccakit
 
     torch.set_num_threads(1)
     model, probe, opt = build()
     torch.manual_seed(SEED + 1)
     loss = float("nan")
+    start = time.monotonic()
     with svccakit.Recorder(model, probe, path, every=1, queue_size=2, seed=SEED) as rec:
         for step in range(n_steps):
             rec.record(step, loss=loss)
             if step % FLUSH_EVERY == 0:
                 rec.flush()
-                print(f"{tag}DURABLE {step}", flush=True)
+                emit(f"DURABLE {step}")
+            if time.monotonic() - start > time_limit_s:
+                break
             loss = train_step(model, opt)
             time.sleep(sleep_s)
-    print(f"{tag}DONE", flush=True)
+    emit("DONE")
 
 
 def fork_trials(directory: str, n_trials: int) -> None:
@@ -115,7 +126,13 @@ def fork_trials(directory: str, n_trials: int) -> None:
         pid = os.fork()
         if pid == 0:
             try:
-                main(os.path.join(directory, f"run{i}.h5"), 100_000, tag=f"{i} ")
+                # one write() per line: atomic on a pipe shared by all children
+                main(
+                    os.path.join(directory, f"run{i}.h5"),
+                    100_000,
+                    emit=lambda line, i=i: os.write(1, f"{i} {line}\n".encode()),
+                    time_limit_s=30.0,
+                )
             finally:
                 os._exit(0)
         pids.append(pid)

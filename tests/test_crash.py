@@ -108,10 +108,12 @@ def test_sigkill_at_random_moments_loses_no_flushed_snapshot(tmp_path, replay_ro
     rng = random.Random(20241129)
     n_trials = 4
     delays = [rng.uniform(0.0, 0.6)] + [rng.uniform(0.05, 0.8) for _ in range(n_trials - 1)]
+    err_path = tmp_path / "launcher.err"
+    err_file = open(err_path, "w")  # noqa: SIM115  (a file, not a pipe: children inherit it)
     launcher = subprocess.Popen(
         [sys.executable, str(SCRIPT), "--fork", str(tmp_path), str(n_trials)],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=err_file,
         text=True,
     )
     lines: list[str] = []
@@ -122,11 +124,11 @@ def test_sigkill_at_random_moments_loses_no_flushed_snapshot(tmp_path, replay_ro
         for line in launcher.stdout:
             parts = line.split()
             lines.append(line.strip())
-            if parts[0] == "CHILD":
+            if len(parts) == 3 and parts[0] == "CHILD":
                 pids[int(parts[1])] = int(parts[2])
                 if int(parts[1]) == 0:
                     started[0].set()
-            elif parts[1] == "DURABLE":
+            elif len(parts) == 3 and parts[1] == "DURABLE" and parts[0].isdigit():
                 started[int(parts[0])].set()
         for event in started.values():
             event.set()
@@ -135,15 +137,26 @@ def test_sigkill_at_random_moments_loses_no_flushed_snapshot(tmp_path, replay_ro
         steps = [int(x.split()[2]) for x in list(lines) if x.startswith(f"{i} DURABLE")]
         return max(steps, default=-1)
 
+    def kill(i):
+        if i in pids:
+            try:
+                os.kill(pids[i], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     acknowledged = [-1] * n_trials
+    timed_out = []
 
     def kill_later(i):
-        assert started[i].wait(60)
-        time.sleep(delays[i])
-        acknowledged[i] = durable(i)
-        os.kill(pids[i], signal.SIGKILL)
+        try:
+            if not started[i].wait(60):
+                timed_out.append(i)
+            time.sleep(delays[i])
+            acknowledged[i] = durable(i)
+        finally:
+            kill(i)
 
     killers = [threading.Thread(target=kill_later, args=(i,)) for i in range(n_trials)]
     try:
@@ -153,13 +166,16 @@ def test_sigkill_at_random_moments_loses_no_flushed_snapshot(tmp_path, replay_ro
             k.join(90)
         launcher.wait(30)
     finally:
+        for i in range(n_trials):
+            kill(i)
         if launcher.poll() is None:
             launcher.kill()
             launcher.wait()
         reader.join(5)
-        err = launcher.stderr.read()
         launcher.stdout.close()
-        launcher.stderr.close()
+        err_file.close()
+    err = err_path.read_text()
+    assert not timed_out, (timed_out, lines, err)
     assert launcher.returncode == 0, err
     assert not [x for x in lines if x.endswith("DONE")]  # all were killed, none finished
     results = []
@@ -180,26 +196,30 @@ def test_another_process_follows_a_live_run(tmp_path, replay_rows):
     path = tmp_path / "live.h5"
     n = 100
     writer = Writer(path, n, sleep_s=0.01)
-    seen = []
-    deadline = time.monotonic() + 60
-    while not path.exists():
-        assert time.monotonic() < deadline, "the run file never appeared"
-        assert writer.proc.poll() is None, writer.wait(5)
-        time.sleep(0.01)
-    rows = replay_rows(n)
-    with svccakit.open_run(path) as run:
-        names = run.layer_names
-        while writer.proc.poll() is None and time.monotonic() < deadline:
-            t = len(run)
-            if t and (not seen or t != seen[-1]):
-                seen.append(t)
-                assert cw.digest(run.activations(names[-1], t - 1)) == rows[t - 1][names[-1]]
-                steps = run.steps  # may have grown meanwhile
-                np.testing.assert_array_equal(steps, np.arange(len(steps)))
+    try:
+        seen = []
+        deadline = time.monotonic() + 60
+        while not path.exists():
+            assert time.monotonic() < deadline, "the run file never appeared"
+            assert writer.proc.poll() is None, writer.wait(5)
             time.sleep(0.01)
-        err = writer.wait(10)
-        assert writer.proc.returncode == 0, err
-        assert len(run) == n  # the open reader sees the end too
+        rows = replay_rows(n)
+        with svccakit.open_run(path) as run:
+            names = run.layer_names
+            while writer.proc.poll() is None and time.monotonic() < deadline:
+                t = len(run)
+                if t and (not seen or t != seen[-1]):
+                    seen.append(t)
+                    assert cw.digest(run.activations(names[-1], t - 1)) == rows[t - 1][names[-1]]
+                    steps = run.steps  # may have grown meanwhile
+                    np.testing.assert_array_equal(steps, np.arange(len(steps)))
+                time.sleep(0.01)
+            err = writer.wait(10)
+            assert writer.proc.returncode == 0, err
+            assert len(run) == n  # the open reader sees the end too
+    finally:
+        if writer.proc.poll() is None:
+            writer.kill()
     assert writer.lines[-1] == "DONE"
     intermediate = [t for t in seen if 0 < t < n]
     assert len(intermediate) >= 3, seen

@@ -102,7 +102,9 @@ def test_schedules(tmp_path):
         np.testing.assert_array_equal(run.steps, sched)
 
 
-@pytest.mark.parametrize(("total", "n"), [(1, 2), (10, 11), (100, 8), (1000, 10), (10**6, 50)])
+@pytest.mark.parametrize(
+    ("total", "n"), [(1, 2), (300, 2), (300, 3), (10, 11), (100, 8), (1000, 10), (10**6, 50)]
+)
 def test_log_schedule_properties(total, n):
     s = svccakit.log_schedule(total, n)
     assert len(s) == n
