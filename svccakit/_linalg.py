@@ -15,11 +15,15 @@ Two routes to an orthonormal basis of the column space of centred data
   the column-equilibrated ``C`` (for plain CCA, Björck & Golub 1973); accuracy
   about ``eps * kappa``.
 
-The public functions run with one BLAS thread (``BLAS_THREADS``): on the 2-core
-shared machine this was written on, multi-threaded OpenBLAS measured slower at
-every size tried, eigh/svd 2-40x and even the big Gram products 1.1-60x (see
-/work/notes/README-similarity.md and benchmarks/similarity.py). Parallelism
-belongs one level up (joblib over comparisons).
+Threads: the LAPACK factorisations (``eigh``, ``svd``, ``qr``) run with one
+BLAS thread (``BLAS_THREADS``), the matrix products with whatever the BLAS is
+set to. Multi-threaded OpenBLAS LAPACK on these small-to-medium matrices measured
+2-40x slower on a 2-core machine whose other core was busy, while on an idle
+machine the big Gram products run 1.7x faster on two threads than on one
+(benchmarks/similarity.py prints both). On a busy shared machine, limit the
+products too (``threadpoolctl.threadpool_limits(1)`` or
+``OPENBLAS_NUM_THREADS=1``); ``svccakit.timeline`` and the grid runners give
+each worker process one thread anyway.
 """
 
 from __future__ import annotations
@@ -46,28 +50,17 @@ def _controller():
     return ThreadpoolController()
 
 
-BLAS_THREADS: int | None = 1  # None: leave BLAS threads alone (benchmarks/similarity.py)
+BLAS_THREADS: int | None = 1  # threads of the LAPACK calls; None: leave BLAS threads alone
 
 
 @contextlib.contextmanager
 def blas_threads():
-    """Run the enclosed BLAS/LAPACK calls with ``BLAS_THREADS`` threads (~50 us)."""
+    """Run the enclosed LAPACK call with ``BLAS_THREADS`` threads (~50 us)."""
     if BLAS_THREADS is None:
         yield
         return
     with _controller().limit(limits=BLAS_THREADS, user_api="blas"):
         yield
-
-
-def limit_threads(fn):
-    """Decorator: run ``fn`` inside :func:`blas_threads`."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with blas_threads():
-            return fn(*args, **kwargs)
-
-    return wrapper
 
 
 _SAFE_EXP = 400  # |entries| within 2**+-400: squares and Gram sums cannot over/underflow
@@ -110,18 +103,20 @@ def gram_eigh(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def eigh_desc(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues (descending, clipped at 0) and vectors of symmetric ``g`` (overwritten)."""
-    lam, v = sla.eigh(g, driver="evd", check_finite=False, overwrite_a=True)
+    with blas_threads():
+        lam, v = sla.eigh(g, driver="evd", check_finite=False, overwrite_a=True)
     return np.maximum(lam[::-1], 0.0), v[:, ::-1]
 
 
 def thin_svd(a: np.ndarray, compute_uv: bool = True):
     """SVD with a fallback from the divide-and-conquer driver to the QR driver."""
-    try:
-        return sla.svd(a, full_matrices=False, compute_uv=compute_uv, check_finite=False,
-                       lapack_driver="gesdd")
-    except np.linalg.LinAlgError:  # pragma: no cover - gesdd rarely fails to converge
-        return sla.svd(a, full_matrices=False, compute_uv=compute_uv, check_finite=False,
-                       lapack_driver="gesvd")
+    with blas_threads():
+        try:
+            return sla.svd(a, full_matrices=False, compute_uv=compute_uv, check_finite=False,
+                           lapack_driver="gesdd")
+        except np.linalg.LinAlgError:  # pragma: no cover - gesdd rarely fails to converge
+            return sla.svd(a, full_matrices=False, compute_uv=compute_uv, check_finite=False,
+                           lapack_driver="gesvd")
 
 
 def svd_rank(s: np.ndarray, shape: tuple[int, int]) -> int:
@@ -136,7 +131,8 @@ def pivoted_qr_basis(e: np.ndarray) -> np.ndarray:
 
     The rank ``r`` counts ``|R_ii| > max(n, d) * eps * |R_11|``.
     """
-    q, r, _ = sla.qr(e, mode="economic", pivoting=True, check_finite=False)
+    with blas_threads():
+        q, r, _ = sla.qr(e, mode="economic", pivoting=True, check_finite=False)
     diag = np.abs(np.diag(r))
     rank = svd_rank(diag, e.shape)
     return q[:, :rank]

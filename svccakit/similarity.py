@@ -28,9 +28,9 @@ Numerics
 - When the kept directions of both sides add up to more than ``n_samples - 1``,
   some canonical correlations equal 1 by construction:
   :class:`SmallSampleWarning`.
-- The public functions run with one BLAS thread (threadpoolctl; measured faster
-  on small shared machines, see :mod:`svccakit._linalg`); parallelise over
-  comparisons instead.
+- Threads: the LAPACK factorisations run with one BLAS thread, the matrix
+  products with the BLAS's own setting (see :mod:`svccakit._linalg`); for many
+  comparisons, parallelise over comparisons (``svccakit.timeline`` does).
 """
 
 from __future__ import annotations
@@ -260,7 +260,7 @@ def _warn_small_sample(kx: int, ky: int, n: int, what: str) -> None:
             f"correlation(s) are 1 by construction; with fewer samples than features CCA is "
             f"trivially 1. Use more samples or keep fewer directions.",
             SmallSampleWarning,
-            stacklevel=4,  # _warn_small_sample -> public function -> limit_threads -> caller
+            stacklevel=3,  # _warn_small_sample -> public function -> caller
         )
 
 
@@ -268,7 +268,6 @@ def _warn_small_sample(kx: int, ky: int, n: int, what: str) -> None:
 # decompositions
 
 
-@la.limit_threads
 def decompose(X, keep: float | int = DEFAULT_KEEP) -> Decomposition:
     """Centre ``X`` and compute its SVD reduction once, for reuse against many others.
 
@@ -376,7 +375,6 @@ def _check_pair(sx, sy) -> int:
 # metrics
 
 
-@la.limit_threads
 def cca(X, Y, method: str = "auto") -> CCAResult:
     """Canonical correlations between two representations.
 
@@ -420,7 +418,6 @@ def cca(X, Y, method: str = "auto") -> CCAResult:
     return CCAResult(rho=rho, ranks=(sx.dims, sy.dims), routes=(sx.route, sy.route))
 
 
-@la.limit_threads
 def svcca(X, Y, keep: float | int | None = None) -> SVCCAResult:
     """SVCCA similarity (Raghu et al. 2017): SVD-reduce each side, then CCA.
 
@@ -461,7 +458,6 @@ def svcca(X, Y, keep: float | int | None = None) -> SVCCAResult:
     return SVCCAResult(similarity=float(rho.mean()), rho=rho, dims=(dx.dims, dy.dims))
 
 
-@la.limit_threads
 def pwcca(X, Y, method: str = "auto") -> float:
     """Projection-weighted CCA (Morcos, Raghu & Bengio 2018); not symmetric.
 
@@ -500,7 +496,6 @@ def _pwcca_value(m: np.ndarray, proj: np.ndarray) -> float:
     return float(np.clip(weights @ rho / weights.sum(), 0.0, 1.0))
 
 
-@la.limit_threads
 def linear_cka(X, Y, debiased: bool = False) -> float:
     """Linear centred kernel alignment (Kornblith et al. 2019).
 
@@ -555,7 +550,6 @@ def _centred(X, name: str) -> np.ndarray:
 # chance level
 
 
-@la.limit_threads
 def baseline(X, Y, metric: str = "svcca", n: int = 20, seed: int = 0,
              keep: float | int | None = None) -> BaselineResult:
     """Chance level of a similarity: the metric after randomly permuting Y's rows.
