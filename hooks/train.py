@@ -2,12 +2,12 @@
 
 One run (writes ``<out>/runs/<init>-<activation>-<noise>-s<seed>.h5``)::
 
-    python hooks/train.py --task parity --init critical --activation shifted-relu:0.5 --out runs/
+    python hooks/train.py --task parity --init critical --activation shifted-relu:0.5 --out out/
 
 The grid {inits} x {activations} x {noises} x {seeds} of a config, plus the reference
 (the optimal solution, ``<out>/runs/reference.h5``), in parallel::
 
-    python hooks/train.py --grid --out runs/
+    python hooks/train.py --grid --out out/
     python hooks/train.py --grid --config my.toml --seed 0 1 2 --noise none dropout:0.9
 
 Without ``--config`` the embedded default config is used; the flags override it, and
