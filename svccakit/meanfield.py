@@ -21,11 +21,9 @@ initialisation for deep signal propagation in noisy rectifier neural networks"):
   ``chi(c) = sigma_w^2 E[phi'(u_a) phi'(u_b)]``; depth scale ``xi_c = -1 / ln chi(c*)``;
   trainable depth about ``6 xi_c`` (Schoenholz et al. 2017).
 
-Expectations for ReLU and the shifted ReLU ``phi(x) = max(0, x + alpha) - alpha`` use exact
-closed forms: univariate truncated-normal moments, and for the bivariate moments the
-truncated bivariate normal moments of Rosenbaum (1961) with the bivariate normal orthant
-probability written through Owen's T function (``scipy.special.owens_t``). Smooth functions
-(``tanh``, ``erf``, ``linear``) use Gauss-Hermite quadrature (101 nodes per dimension).
+The Gaussian expectations these maps need (closed forms for the (shifted) ReLU via Owen's T,
+Gauss-Hermite quadrature otherwise) live in :mod:`svccakit.expectations`, the activation and
+noise specifications in :mod:`svccakit.specs`; both are re-exported here.
 
 The Jacobian spectrum at criticality follows Pennington, Schoenholz & Ganguli (2017),
 "Resurrecting the sigmoid in deep learning through dynamical isometry": for an activation
@@ -40,7 +38,27 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import optimize, special
+from scipy import optimize
+
+from svccakit.expectations import (
+    _check_c,
+    _check_q,
+    cross_moment,
+    derivative_cross_moment,
+    derivative_second_moment,
+    p_active,
+    second_moment,
+)
+from svccakit.specs import (
+    ACTIVATIONS,  # noqa: F401 (re-exported)
+    NOISE_KINDS,  # noqa: F401 (re-exported)
+    Activation,
+    Noise,
+    _nonnegative,
+    _number,
+    parse_activation,
+    parse_noise,
+)
 
 __all__ = [
     "Activation",
@@ -70,378 +88,11 @@ __all__ = [
     "jacobian_spectrum_moments",
 ]
 
-ACTIVATIONS = ("relu", "shifted-relu", "tanh", "erf", "linear")
-NOISE_KINDS = ("none", "dropout", "gauss", "mu2", "additive-gauss", "additive-laplace")
 DEFAULT_Q_STAR = 1.0
-
-_SQRT2 = math.sqrt(2.0)
-_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(101)
-_GH_W = _GH_W / math.sqrt(2.0 * math.pi)
 
 
 class NoCriticalPointError(ValueError):
     """Raised when an activation/noise pair has no critical initialisation."""
-
-
-# ----------------------------------------------------------------------------- specs
-
-
-@dataclass(frozen=True)
-class Activation:
-    """An elementwise activation function.
-
-    Attributes
-    ----------
-    name : {"relu", "shifted-relu", "tanh", "erf", "linear"}
-    alpha : float
-        Shift of the shifted ReLU ``phi(x) = max(0, x + alpha) - alpha``; 0 otherwise.
-    """
-
-    name: str
-    alpha: float = 0.0
-
-    def __post_init__(self):
-        if self.name not in ACTIVATIONS:
-            raise ValueError(
-                f"activation: expected one of {', '.join(ACTIVATIONS)}, got {self.name!r}"
-            )
-        if not math.isfinite(self.alpha):
-            raise ValueError(f"activation alpha: expected a finite number, got {self.alpha!r}")
-        if self.name != "shifted-relu" and self.alpha != 0.0:
-            raise ValueError(f"activation alpha: only shifted-relu takes alpha, got {self!r}")
-
-    @property
-    def piecewise_linear(self) -> bool:
-        """True for ReLU and the shifted ReLU (derivative 0 or 1)."""
-        return self.name in ("relu", "shifted-relu")
-
-    @property
-    def spec(self) -> str:
-        """The string form accepted by :func:`parse_activation`."""
-        return f"shifted-relu:{self.alpha!r}" if self.name == "shifted-relu" else self.name
-
-
-@dataclass(frozen=True)
-class Noise:
-    """Noise injected before every linear layer.
-
-    Attributes
-    ----------
-    kind : {"none", "dropout", "gauss", "mu2", "additive-gauss", "additive-laplace"}
-    p : float or None
-        Dropout keep rate in (0, 1] (``kind == "dropout"``).
-    sigma : float or None
-        Standard deviation of multiplicative Gaussian noise ``eps ~ N(1, sigma^2)``
-        (``"gauss"``), of additive Gaussian noise (``"additive-gauss"``), or the scale ``b``
-        of additive Laplace noise (``"additive-laplace"``, variance ``2 b^2``).
-    mu2 : float
-        Second moment ``E[eps^2]`` of multiplicative noise (1 for none/additive).
-    additive_variance : float
-        Variance of additive noise (0 for none/multiplicative).
-    """
-
-    kind: str = "none"
-    p: float | None = None
-    sigma: float | None = None
-    mu2: float = 1.0
-    additive_variance: float = 0.0
-
-    def __post_init__(self):
-        if self.kind not in NOISE_KINDS:
-            raise ValueError(f"noise: expected one of {', '.join(NOISE_KINDS)}, got {self.kind!r}")
-        if not (math.isfinite(self.mu2) and self.mu2 >= 1.0):
-            raise ValueError(f"noise mu2: expected a finite number >= 1, got {self.mu2!r}")
-        if not (math.isfinite(self.additive_variance) and self.additive_variance >= 0.0):
-            raise ValueError(
-                f"noise additive_variance: expected a finite number >= 0, "
-                f"got {self.additive_variance!r}"
-            )
-
-    @classmethod
-    def none(cls) -> Noise:
-        return cls("none")
-
-    @classmethod
-    def dropout(cls, p: float) -> Noise:
-        """Dropout with keep rate ``p`` in (0, 1]: ``mu2 = 1 / p``."""
-        p = _number(p, "dropout keep rate p")
-        if not 0.0 < p <= 1.0:
-            raise ValueError(f"dropout keep rate p: expected 0 < p <= 1, got {p!r}")
-        return cls("dropout", p=p, mu2=1.0 / p)
-
-    @classmethod
-    def gauss(cls, sigma: float) -> Noise:
-        """Multiplicative Gaussian noise ``eps ~ N(1, sigma^2)``: ``mu2 = 1 + sigma^2``."""
-        sigma = _nonnegative(sigma, "gauss noise sigma")
-        return cls("gauss", sigma=sigma, mu2=1.0 + sigma**2)
-
-    @classmethod
-    def from_mu2(cls, mu2: float) -> Noise:
-        """Any multiplicative noise with ``E[eps] = 1`` and ``E[eps^2] = mu2 >= 1``."""
-        return cls("mu2", mu2=_number(mu2, "noise mu2"))
-
-    @classmethod
-    def additive_gauss(cls, sigma: float) -> Noise:
-        sigma = _nonnegative(sigma, "additive-gauss noise sigma")
-        return cls("additive-gauss", sigma=sigma, additive_variance=sigma**2)
-
-    @classmethod
-    def additive_laplace(cls, b: float) -> Noise:
-        b = _nonnegative(b, "additive-laplace noise scale b")
-        return cls("additive-laplace", sigma=b, additive_variance=2.0 * b**2)
-
-    @property
-    def additive(self) -> bool:
-        return self.kind.startswith("additive")
-
-    @property
-    def spec(self) -> str:
-        """The string form accepted by :func:`parse_noise`."""
-        if self.kind == "none":
-            return "none"
-        if self.kind == "dropout":
-            return f"dropout:{self.p!r}"
-        if self.kind == "mu2":
-            return f"mu2:{self.mu2!r}"
-        return f"{self.kind}:{self.sigma!r}"
-
-
-def _number(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name}: expected a number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    return value
-
-
-def _nonnegative(value, name: str) -> float:
-    value = _number(value, name)
-    if value < 0:
-        raise ValueError(f"{name}: expected a number >= 0, got {value!r}")
-    return value
-
-
-def _spec_number(text: str, spec: str, what: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{what} {spec!r}: expected a number after ':', got {text!r}") from None
-
-
-def parse_activation(spec: str | Activation) -> Activation:
-    """Parse ``"relu"``, ``"shifted-relu:ALPHA"``, ``"tanh"``, ``"erf"`` or ``"linear"``."""
-    if isinstance(spec, Activation):
-        return spec
-    if not isinstance(spec, str):
-        raise TypeError(f"activation: expected a string or Activation, got {type(spec).__name__}")
-    name, sep, arg = spec.strip().lower().partition(":")
-    if name == "shifted-relu":
-        if not sep:
-            raise ValueError(f"activation {spec!r}: shifted-relu needs a shift, e.g. 'shifted-relu:0.5'")
-        return Activation("shifted-relu", _spec_number(arg, spec, "activation"))
-    if sep or name not in ACTIVATIONS:
-        raise ValueError(
-            f"activation: expected relu, shifted-relu:ALPHA, tanh, erf or linear, got {spec!r}"
-        )
-    return Activation(name)
-
-
-def parse_noise(spec: str | Noise | None) -> Noise:
-    """Parse ``None``/``"none"``, ``"dropout:P"`` (keep rate), ``"gauss:SIGMA"``, ``"mu2:M"``,
-    ``"additive-gauss:SIGMA"`` or ``"additive-laplace:B"``."""
-    if spec is None:
-        return Noise.none()
-    if isinstance(spec, Noise):
-        return spec
-    if not isinstance(spec, str):
-        raise TypeError(f"noise: expected a string, Noise or None, got {type(spec).__name__}")
-    kind, sep, arg = spec.strip().lower().partition(":")
-    if kind == "none" and not sep:
-        return Noise.none()
-    makers = {
-        "dropout": Noise.dropout,
-        "gauss": Noise.gauss,
-        "mu2": Noise.from_mu2,
-        "additive-gauss": Noise.additive_gauss,
-        "additive-laplace": Noise.additive_laplace,
-    }
-    if kind not in makers:
-        raise ValueError(
-            "noise: expected none, dropout:P, gauss:SIGMA, mu2:M, additive-gauss:SIGMA or "
-            f"additive-laplace:B, got {spec!r}"
-        )
-    if not sep:
-        raise ValueError(f"noise {spec!r}: {kind} needs a parameter, e.g. '{kind}:0.5'")
-    return makers[kind](_spec_number(arg, spec, "noise"))
-
-
-# ------------------------------------------------------------------ expectations
-
-
-def _pdf(x):
-    return math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-
-
-def _cdf(x):
-    return 0.5 * math.erfc(-x / _SQRT2)
-
-
-def _sf(x):
-    return 0.5 * math.erfc(x / _SQRT2)
-
-
-def _owen_t(h, a):
-    if math.isinf(a):
-        return math.copysign(0.5 * _sf(abs(h)), a)
-    return float(special.owens_t(h, a))
-
-
-def _bvn_cdf(x, y, rho):
-    """P(X < x, Y < y) for standard normals with correlation rho (Owen 1956)."""
-    if rho >= 1.0:
-        return _cdf(min(x, y))
-    if rho <= -1.0:
-        return max(0.0, _cdf(x) + _cdf(y) - 1.0)
-    if x == 0.0 and y == 0.0:
-        return 0.25 + math.asin(rho) / (2.0 * math.pi)
-    r = math.sqrt((1.0 - rho) * (1.0 + rho))
-    ax = (y - rho * x) / (x * r) if x != 0.0 else math.copysign(math.inf, y)
-    ay = (x - rho * y) / (y * r) if y != 0.0 else math.copysign(math.inf, x)
-    beta = 0.0 if (x * y > 0 or (x * y == 0 and x + y >= 0)) else 0.5
-    return 0.5 * (_cdf(x) + _cdf(y)) - _owen_t(x, ax) - _owen_t(y, ay) - beta
-
-
-def _check_q(q, name="q"):
-    q = _number(q, name)
-    if q <= 0:
-        raise ValueError(f"{name}: expected a variance > 0, got {q!r}")
-    return q
-
-
-def _phi_np(act: Activation, x):
-    if act.name == "tanh":
-        return np.tanh(x)
-    if act.name == "erf":
-        return special.erf(x)
-    if act.name == "linear":
-        return x
-    return np.maximum(x + act.alpha, 0.0) - act.alpha
-
-
-def _dphi_np(act: Activation, x):
-    if act.name == "tanh":
-        return 1.0 - np.tanh(x) ** 2
-    if act.name == "erf":
-        return 2.0 / math.sqrt(math.pi) * np.exp(-(x**2))
-    if act.name == "linear":
-        return np.ones_like(x)
-    return (x > -act.alpha).astype(float)
-
-
-def p_active(alpha: float, q: float) -> float:
-    """``p(q) = P(h > -alpha) = 1/2 erfc(-alpha / sqrt(2 q))`` for ``h ~ N(0, q)``.
-
-    The fraction of shifted-ReLU units in their linear regime (Pennington et al. 2017).
-    """
-    q = _check_q(q)
-    return 0.5 * math.erfc(-_number(alpha, "alpha") / math.sqrt(2.0 * q))
-
-
-def second_moment(activation, q: float) -> float:
-    """``E_z[phi(sqrt(q) z)^2]``, ``z ~ N(0, 1)``.
-
-    Shifted ReLU (closed form), with ``a = alpha / sqrt(q)``:
-    ``alpha^2 Phi(-a) + q (Phi(a) - a phi_N(a))`` (``q / 2`` for ReLU).
-    """
-    act = parse_activation(activation)
-    q = _check_q(q)
-    if act.piecewise_linear:
-        a = act.alpha / math.sqrt(q)
-        return act.alpha**2 * _cdf(-a) + q * (_cdf(a) - a * _pdf(a))
-    return float(np.sum(_GH_W * _phi_np(act, math.sqrt(q) * _GH_X) ** 2))
-
-
-def derivative_second_moment(activation, q: float) -> float:
-    """``E_z[phi'(sqrt(q) z)^2]``; for the (shifted) ReLU this is :func:`p_active`."""
-    act = parse_activation(activation)
-    q = _check_q(q)
-    if act.piecewise_linear:
-        return p_active(act.alpha, q)
-    return float(np.sum(_GH_W * _dphi_np(act, math.sqrt(q) * _GH_X) ** 2))
-
-
-def _check_c(c):
-    c = _number(c, "c")
-    if not -1.0 <= c <= 1.0:
-        raise ValueError(f"c: expected a correlation in [-1, 1], got {c!r}")
-    return c
-
-
-def _relu_pair(s1, s2, rho, alpha):
-    """E[relu(s1 X + alpha) relu(s2 Y + alpha)], corr(X, Y) = rho (Rosenbaum 1961)."""
-    h, k = -alpha / s1, -alpha / s2
-    if rho >= 1.0:
-        t = max(h, k)
-        return s1 * s2 * (t * _pdf(t) + _sf(t)) + alpha * (s1 + s2) * _pdf(t) + alpha**2 * _sf(t)
-    if rho <= -1.0:  # Y = -X: integrate over h < X < -k
-        lo, hi = h, -k
-        if hi <= lo:
-            return 0.0
-        i0 = _cdf(hi) - _cdf(lo)
-        i1 = _pdf(lo) - _pdf(hi)
-        i2 = i0 + lo * _pdf(lo) - hi * _pdf(hi)
-        # (s1 x + alpha)(alpha - s2 x)
-        return -s1 * s2 * i2 + alpha * (s1 - s2) * i1 + alpha**2 * i0
-    r = math.sqrt((1.0 - rho) * (1.0 + rho))
-    orth = _bvn_cdf(-h, -k, rho)  # P(X > h, Y > k)
-    qk = _sf((k - rho * h) / r)
-    qh = _sf((h - rho * k) / r)
-    ex = _pdf(h) * qk + rho * _pdf(k) * qh
-    ey = _pdf(k) * qh + rho * _pdf(h) * qk
-    exy = rho * orth + rho * h * _pdf(h) * qk + rho * k * _pdf(k) * qh
-    exy += r * _pdf(h) * _pdf((k - rho * h) / r)
-    return s1 * s2 * (exy - k * ex - h * ey + h * k * orth)
-
-
-def cross_moment(activation, q1: float, q2: float, c: float) -> float:
-    """``E[phi(u_1) phi(u_2)]`` for centred Gaussians of variances ``q1, q2`` and correlation ``c``.
-
-    Closed form for the (shifted) ReLU: ``phi(u) = relu(u + alpha) - alpha`` reduces it to
-    ``E[relu(u_1+alpha) relu(u_2+alpha)] - alpha (m_1 + m_2) + alpha^2`` with
-    ``m_i = alpha Phi(a_i) + sqrt(q_i) phi_N(a_i)``, ``a_i = alpha / sqrt(q_i)``, and the first
-    term is a truncated bivariate normal moment (Rosenbaum 1961) whose orthant probability is
-    written with Owen's T. For ReLU this is the arc-cosine kernel (Cho & Saul 2009)
-    ``sqrt(q1 q2) (sqrt(1 - c^2) + (pi - arccos c) c) / (2 pi)``. Other activations: 2-D
-    Gauss-Hermite quadrature.
-    """
-    act = parse_activation(activation)
-    q1, q2, c = _check_q(q1, "q1"), _check_q(q2, "q2"), _check_c(c)
-    s1, s2 = math.sqrt(q1), math.sqrt(q2)
-    if act.piecewise_linear:
-        a = act.alpha
-        m1 = a * _cdf(a / s1) + s1 * _pdf(a / s1)
-        m2 = a * _cdf(a / s2) + s2 * _pdf(a / s2)
-        return _relu_pair(s1, s2, c, a) - a * (m1 + m2) + a * a
-    z1, z2 = _GH_X[:, None], _GH_X[None, :]
-    u1 = s1 * z1
-    u2 = s2 * (c * z1 + math.sqrt(max(0.0, 1.0 - c * c)) * z2)
-    w = _GH_W[:, None] * _GH_W[None, :]
-    return float(np.sum(w * _phi_np(act, u1) * _phi_np(act, u2)))
-
-
-def derivative_cross_moment(activation, q1: float, q2: float, c: float) -> float:
-    """``E[phi'(u_1) phi'(u_2)]``; for the (shifted) ReLU the orthant probability
-    ``Phi_2(alpha/sqrt(q1), alpha/sqrt(q2); c)`` (ReLU: ``1/4 + arcsin(c) / (2 pi)``)."""
-    act = parse_activation(activation)
-    q1, q2, c = _check_q(q1, "q1"), _check_q(q2, "q2"), _check_c(c)
-    if act.piecewise_linear:
-        return _bvn_cdf(act.alpha / math.sqrt(q1), act.alpha / math.sqrt(q2), c)
-    z1, z2 = _GH_X[:, None], _GH_X[None, :]
-    u1 = math.sqrt(q1) * z1
-    u2 = math.sqrt(q2) * (c * z1 + math.sqrt(max(0.0, 1.0 - c * c)) * z2)
-    w = _GH_W[:, None] * _GH_W[None, :]
-    return float(np.sum(w * _dphi_np(act, u1) * _dphi_np(act, u2)))
 
 
 # -------------------------------------------------------------------------- maps
