@@ -30,6 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from svccakit.init import SCHEMES as RANDOM_SCHEMES
+from svccakit.similarity import METRICS
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -102,10 +105,8 @@ def _list(value, key, check, *, allow_empty=False, unique=True):
 
 TASK_NAMES = ("parity", "teacher", "digits")
 INITS = ("critical", "random")
-RANDOM_SCHEMES = ("default", "xavier", "he")
 OPTIMISERS = ("sgd", "adam")
 SCHEDULES = ("log", "every")
-METRICS = ("svcca", "pwcca", "cka")
 PAIRS = ("matching", "all")
 
 

@@ -62,7 +62,8 @@ __all__ = [
 
 DEFAULT_KEEP = 0.99
 _METHODS = ("auto", "fast", "accurate")
-_METRICS = ("svcca", "pwcca", "cka")
+METRICS = ("svcca", "pwcca", "cka")
+"""Names of the similarity measures, as :func:`baseline`, the timeline and configs take them."""
 _FLATTEN_MODES = ("positions", "pool")
 
 
@@ -575,7 +576,7 @@ def baseline(X, Y, metric: str = "svcca", n: int = 20, seed: int = 0,
     -------
     BaselineResult
     """
-    metric = _check_choice(metric, _METRICS, "metric")
+    metric = _check_choice(metric, METRICS, "metric")
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n (number of permutations) must be an int >= 1, got {n!r}")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from svccakit.parallel import check_n_jobs, check_scheduler, run_jobs
+from svccakit.similarity import METRICS
 
 COLUMNS: tuple[str, ...] = (
     "run",
@@ -59,8 +60,6 @@ COLUMNS: tuple[str, ...] = (
 )
 """The columns of the table returned by :func:`timeline`, in order."""
 
-METRICS: tuple[str, ...] = ("svcca", "pwcca", "cka")
-"""Metric names accepted by :func:`timeline`."""
 
 _PAIRS = ("matching", "all")
 _BASELINE_AT = ("final", "all")
