@@ -42,7 +42,15 @@ from typing import Any
 import numpy as np
 
 from svccakit.parallel import check_n_jobs, check_scheduler, run_jobs
-from svccakit.similarity import METRICS
+from svccakit.similarity import (
+    METRICS,
+    SmallSampleWarning,
+    baseline,
+    decompose,
+    linear_cka,
+    pwcca,
+)
+from svccakit.store import open_run
 
 COLUMNS: tuple[str, ...] = (
     "run",
@@ -114,8 +122,6 @@ def run_info(path: str | os.PathLike) -> RunInfo:
     -------
     RunInfo
     """
-    from svccakit.store import open_run
-
     path = _check_path(path, "run")
     with open_run(path) as run:
         config = _config_dict(run.config)
@@ -304,8 +310,6 @@ class _BasisBlock:
 def _read_reference(path: str, step: int | None, metrics: tuple[str, ...], keep: float):
     from threadpoolctl import threadpool_limits
 
-    from svccakit.store import open_run
-
     info = run_info(path)
     if not info.steps:
         raise ValueError(f"reference: run file {path!r} has no recorded snapshots")
@@ -329,8 +333,6 @@ def _read_reference(path: str, step: int | None, metrics: tuple[str, ...], keep:
 
 
 def _plan(infos, ref_info, ref_layers, ref_probe, pairs, layers) -> list[_Task]:
-    from svccakit.store import open_run
-
     by_name = {ref.name: ref for ref in ref_layers}
     blocks: dict[tuple[str, ...], _BasisBlock | None] = {}
     tasks = []
@@ -401,7 +403,7 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
     rows: list[tuple] = []
     steps = task.info.steps
     last = len(steps) - 1
-    with threadpool_limits(limits=1), _open(task.info.path) as run:
+    with threadpool_limits(limits=1), open_run(task.info.path) as run:
         for t, step in enumerate(steps):
             data = np.asarray(run.activations(task.layer, t))  # each snapshot read once
             sides = _decompose(data, settings.metrics, settings.keep)  # and decomposed once
@@ -428,12 +430,6 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
     return rows
 
 
-def _open(path: str):
-    from svccakit.store import open_run
-
-    return open_run(path)
-
-
 def _decompose(data: np.ndarray, metrics: tuple[str, ...], keep: float) -> dict:
     """One decomposition per kind of side the metrics need.
 
@@ -441,8 +437,6 @@ def _decompose(data: np.ndarray, metrics: tuple[str, ...], keep: float) -> dict:
     direction (``keep=1.0``, its definition); linear CKA only needs the centred
     data, which either decomposition holds.
     """
-    from svccakit.similarity import decompose
-
     made: dict[float, object] = {}
     sides = {}
     for metric in metrics:
@@ -469,8 +463,6 @@ def _svcca_block(side, block: _BasisBlock) -> list[float]:
 
     from scipy.linalg import svdvals
 
-    from svccakit.similarity import SmallSampleWarning
-
     basis = side.basis
     n, kx = basis.shape
     cross = basis.T @ block.stack  # (kx, sum k_i)
@@ -487,16 +479,12 @@ def _svcca_block(side, block: _BasisBlock) -> list[float]:
 
 
 def _similarity(metric: str, run_side, ref_side) -> float:
-    from svccakit import similarity
-
     if metric == "pwcca":
-        return float(similarity.pwcca(run_side, ref_side))
-    return float(similarity.linear_cka(run_side, ref_side))
+        return float(pwcca(run_side, ref_side))
+    return float(linear_cka(run_side, ref_side))
 
 
 def _baseline(metric: str, run_side, ref_side, n: int, seed: int) -> float:
-    from svccakit.similarity import baseline
-
     return float(baseline(run_side, ref_side, metric=metric, n=n, seed=seed).mean)
 
 
