@@ -14,11 +14,11 @@ import sys
 
 # (module under svccakit.cli) in the order they appear in --help
 _COMMANDS: list[str] = [
-    "run",  # issue 5: the main job
-    "theory",    # issue 3
-    "dynamics",  # issue 3
-    "inspect",  # issue 4
-    "depth",       # issue 6
+    "run",  # the main job
+    "theory",
+    "dynamics",
+    "inspect",
+    "depth",
     "demo",
 ]
 
