@@ -458,8 +458,10 @@ class Recorder:
         self._writer.start()
         self._layer_shapes = shapes
         self._metric_names = metric_names
-        # closes the writer if the Recorder is garbage-collected or the interpreter exits
-        self._finalizer = weakref.finalize(self, _close_quietly, self._writer)
+        # closes the writer if the Recorder is garbage-collected; at interpreter
+        # exit, store's own exit handler closes it (before h5py's handler runs)
+        self._finalizer = weakref.finalize(self, self._writer.close_and_report)
+        self._finalizer.atexit = False
 
     def _check_shapes(self, acts: dict[str, torch.Tensor]) -> None:
         got = {n: tuple(t.shape) for n, t in acts.items()}
@@ -518,10 +520,6 @@ def _check_step(step: Any) -> int:
     if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
         raise ValueError(f"step: expected an int >= 0, got {step!r}")
     return int(step)
-
-
-def _close_quietly(writer: store.WriterThread) -> None:
-    writer.close(raise_error=False)
 
 
 def _scalar(name: str, value: Any) -> float:

@@ -27,12 +27,15 @@ opens it as an SWMR reader) reads it; other tools need
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import datetime
 import json
 import os
 import queue
+import sys
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -98,7 +101,10 @@ class RunWriter:
     appends). Use :meth:`create`; all datasets exist before SWMR starts.
     """
 
-    def __init__(self, file: h5py.File, layer_names: list[str], metric_names: list[str]):
+    def __init__(
+        self, file: h5py.File, layer_names: list[str], metric_names: list[str], path: str
+    ):
+        self.path = path
         self._file = file
         self._layers = [file["layers"][name] for name in layer_names]
         self._layer_names = layer_names
@@ -171,7 +177,7 @@ class RunWriter:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-        return cls(file, list(layers), list(metric_names))
+        return cls(file, list(layers), list(metric_names), path)
 
     def append(self, step: int, metrics: Sequence[float], layers: Sequence[np.ndarray]) -> None:
         """Write one snapshot: layers and metrics first, then ``/steps`` (flushed each)."""
@@ -232,6 +238,7 @@ class WriterThread:
 
     def start(self) -> None:
         self._thread.start()
+        _OPEN_WRITERS.add(self)
 
     def _loop(self) -> None:
         while True:
@@ -267,6 +274,7 @@ class WriterThread:
         writer failure unless ``raise_error`` is False."""
         if not self._closed:
             self._closed = True
+            _OPEN_WRITERS.discard(self)
             try:
                 self._queue.put(_STOP)
                 self._thread.join()
@@ -274,6 +282,38 @@ class WriterThread:
                 self._writer.close()
         if raise_error:
             self.raise_if_failed()
+
+    def close_and_report(self) -> None:
+        """Close without raising; a writer failure (snapshots lost) goes to stderr.
+
+        For closes nobody asked for: a recorder garbage-collected or still open
+        when the interpreter exits.
+        """
+        self.close(raise_error=False)
+        if self._error is not None:
+            print(
+                f"svccakit: the recorder writing {self._writer.path} failed after "
+                f"{self._writer.n_written} snapshots; later snapshots were not saved: "
+                f"{self._error!r}",
+                file=sys.stderr,
+            )
+
+
+# Writer threads not yet closed; the exit handler below closes them. It is
+# registered here, after ``import h5py``, so it runs before h5py's own exit
+# handler (atexit runs last-registered first), which unregisters h5py's type
+# converters and must not race a writer thread that is still appending. A
+# ``weakref.finalize`` exit hook would run too late: torch registers that
+# machinery on import, before h5py is imported.
+_OPEN_WRITERS: weakref.WeakSet[WriterThread] = weakref.WeakSet()
+
+
+def _close_open_writers() -> None:
+    for writer in list(_OPEN_WRITERS):
+        writer.close_and_report()
+
+
+atexit.register(_close_open_writers)
 
 
 def root_attrs(config: Any, seed: int | None) -> dict[str, Any]:

@@ -229,6 +229,61 @@ def test_another_process_follows_a_live_run(tmp_path, replay_rows):
         assert f["steps"].shape == (n,)
 
 
+def test_exit_close_runs_before_h5py_exit_handler(tmp_path):
+    # h5py's exit handler unregisters its type converters; a writer thread still
+    # appending then races it (CI once saw 7 of 40 snapshots saved). The marker
+    # handler stands in for h5py's: registered after torch and h5py are imported,
+    # before svccakit. Every append must come before it.
+    path = tmp_path / "r.h5"
+    code = (
+        "import atexit, time, torch, h5py\n"
+        "atexit.register(lambda: print('H5PY-EXIT', flush=True))\n"
+        "import svccakit\n"
+        "from svccakit import store\n"
+        "append = store.RunWriter.append\n"
+        "def slow(self, *a):\n"
+        "    time.sleep(0.005)\n"
+        "    append(self, *a)\n"
+        "    print('APPEND', flush=True)\n"
+        "store.RunWriter.append = slow\n"
+        f"rec = svccakit.Recorder(torch.nn.Linear(3, 2), torch.ones(4, 3), {str(path)!r})\n"
+        "for s in range(30):\n"
+        "    rec.record(s)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.split()
+    assert lines == ["APPEND"] * 30 + ["H5PY-EXIT"], lines
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["steps"][()], np.arange(30))
+
+
+def test_writer_failure_at_exit_is_reported(tmp_path):
+    path = tmp_path / "r.h5"
+    code = (
+        "import torch, svccakit\n"
+        "from svccakit import store\n"
+        "append = store.RunWriter.append\n"
+        "def failing(self, step, *a):\n"
+        "    if step == 3:\n"
+        "        raise OSError('disk full')\n"
+        "    append(self, step, *a)\n"
+        "store.RunWriter.append = failing\n"
+        f"rec = svccakit.Recorder(torch.nn.Linear(3, 2), torch.ones(4, 3), {str(path)!r})\n"
+        "for s in range(6):\n"
+        "    try:\n"
+        "        rec.record(s)\n"
+        "    except RuntimeError:\n"
+        "        break\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "failed after 3 snapshots" in proc.stderr, proc.stderr
+    assert "disk full" in proc.stderr, proc.stderr
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["steps"][()], np.arange(3))
+
+
 def test_unclosed_recorder_is_closed_at_interpreter_exit(tmp_path):
     path = tmp_path / "r.h5"
     code = (

@@ -571,6 +571,23 @@ def test_repr_and_idempotent_close(tmp_path):
     assert "closed" in repr(rec)
 
 
+def test_dropped_recorder_writes_everything_and_closes(tmp_path):
+    import gc
+
+    import h5py
+
+    rec = svccakit.Recorder(mlp(), probe(), tmp_path / "r.h5")
+    for step in range(25):
+        rec.record(step)
+    writer = rec._writer
+    del rec
+    gc.collect()
+    assert writer._closed
+    assert writer not in store._OPEN_WRITERS
+    with h5py.File(tmp_path / "r.h5", "r") as f:  # closed: a plain reader opens it
+        np.testing.assert_array_equal(f["steps"][()], np.arange(25))
+
+
 def test_distributed_data_parallel_hooks_underlying_module(tmp_path):
     import torch.distributed as dist
 
