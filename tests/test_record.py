@@ -420,7 +420,7 @@ def test_writer_error_reraised_in_training_thread(tmp_path, monkeypatch):
     monkeypatch.setattr(store.RunWriter, "append", failing)
     rec = svccakit.Recorder(mlp(), probe(), tmp_path / "r.h5")
     rec.record(0)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60  # the loop ends at the first re-raised error
     with pytest.raises(RuntimeError, match=r"writer thread failed: OSError\('disk full"):  # noqa: PT012
         while time.monotonic() < deadline:
             rec.record(rec._last_step + 1)
@@ -452,27 +452,28 @@ def test_with_block_exception_is_not_masked_by_writer_error(tmp_path, monkeypatc
 
 
 def test_queue_is_bounded_and_training_waits_only_when_full(tmp_path, monkeypatch):
-    gate = threading.Event()
+    gate, taken = threading.Event(), threading.Event()
     original = store.RunWriter.append
 
     def blocked(self, *args):
-        gate.wait(10)
+        taken.set()
+        gate.wait(30)
         original(self, *args)
 
     monkeypatch.setattr(store.RunWriter, "append", blocked)
     rec = svccakit.Recorder(mlp(), probe(), tmp_path / "r.h5", queue_size=2)
-    rec.record(0)  # taken by the writer, which blocks
-    time.sleep(0.05)
+    rec.record(0)
+    assert taken.wait(30)  # the writer took snapshot 0 and blocks on the "disk"
     t0 = time.monotonic()
     rec.record(1)
     rec.record(2)  # queue now full (2)
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 5.0  # far below the 30 s the disk is blocked
     third = threading.Thread(target=rec.record, args=(3,))
     third.start()
     third.join(0.3)
     assert third.is_alive()  # waits for the disk
     gate.set()
-    third.join(5)
+    third.join(30)
     assert not third.is_alive()
     rec.close()
     with svccakit.open_run(tmp_path / "r.h5") as run:
