@@ -63,6 +63,7 @@ def blas_threads():
         yield
 
 
+_SIEVE_ROWS = 64  # rows looked at before a column is checked for being constant on all
 _SAFE_EXP = 400  # |entries| within 2**+-400: squares and Gram sums cannot over/underflow
 
 
@@ -76,18 +77,17 @@ def centre(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """
     mean = a.mean(axis=0)
     c = a - mean
-    if c.shape[0] > 1:
-        # a constant column gives identical centred entries (possibly a rounding
-        # residue, not zero): find candidates on two rows, confirm on all rows
-        cand = np.flatnonzero(c[0] == c[-1])
-        if cand.size:
-            sub = c[:, cand]
-            dead = cand[(sub == sub[0]).all(axis=0)]
-            c[:, dead] = 0.0
-    else:
-        c[:] = 0.0
-    scale = 1.0
+    n = c.shape[0]
+    # a constant column's centred entries may be a rounding residue, not zero.
+    # Sieve on a few rows spread over the data (a cheap contiguous read), then
+    # confirm the survivors on every row.
+    rows = c[np.unique(np.linspace(0, n - 1, num=min(n, _SIEVE_ROWS)).astype(np.intp))]
+    cand = np.flatnonzero((rows == rows[0]).all(axis=0))
+    if cand.size:
+        sub = c[:, cand]
+        c[:, cand[(sub == sub[0]).all(axis=0)]] = 0.0
     peak = max(float(c.max()), -float(c.min()))
+    scale = 1.0
     if peak > 0.0:
         exp = math.frexp(peak)[1]
         if abs(exp) > _SAFE_EXP:
