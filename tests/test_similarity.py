@@ -550,3 +550,25 @@ def test_public_names_exported():
     for name in sim.__all__:
         assert getattr(sk, name) is getattr(sim, name)
         assert name in sk.__all__
+
+
+def test_centre_zeroes_exactly_constant_columns_only():
+    from svccakit import _linalg
+
+    n = 1000
+    rng = np.random.default_rng(3)
+    a = np.maximum(rng.standard_normal((n, 6)) - 1.0, 0.0)
+    a[:, 0] = 1e8 / 3  # constant, mean not exact: a rounding residue unless zeroed
+    a[:, 1] = 0.0
+    a[:, 2] = 0.0
+    a[7, 2] = 1.0  # zero on the sieve's rows (7 is not among them), not constant
+    a[:, 3] = 0.0
+    a[-1, 3] = -2.0  # differs on the last row only
+    c, mean, scale = _linalg.centre(a)
+    assert scale == 1.0
+    assert np.all(c[:, :2] == 0.0)
+    for j in range(2, 6):
+        np.testing.assert_allclose(c[:, j], a[:, j] - a[:, j].mean(), atol=1e-15)
+        assert np.ptp(c[:, j]) > 0
+    one_row = _linalg.centre(a[:1])[0]
+    assert np.all(one_row == 0.0)
