@@ -28,11 +28,13 @@ opens it as an SWMR reader) reads it; other tools need
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import datetime
 import json
 import os
 import queue
+import socket
 import sys
 import threading
 import weakref
@@ -135,7 +137,8 @@ class RunWriter:
         if not overwrite and os.path.exists(path):
             raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
         directory = os.path.dirname(os.path.abspath(path))
-        tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.partial")
+        _remove_stale_partials(directory, os.path.basename(path))
+        tmp = os.path.join(directory, _partial_name(os.path.basename(path), os.getpid()))
         comp = _compression_kwargs(compression)
         file = h5py.File(tmp, "w", libver="latest")
         try:
@@ -197,6 +200,38 @@ class RunWriter:
     def close(self) -> None:
         if self._file.id.valid:
             self._file.close()
+
+
+def _partial_name(basename: str, pid: int) -> str:
+    """The temporary name a run file is built under, beside its final path."""
+    return f".{basename}.{socket.gethostname()}.{pid}.partial"
+
+
+def _remove_stale_partials(directory: str, basename: str) -> None:
+    """Delete temporary files of ``basename`` left by dead processes of this host.
+
+    A ``.partial`` file never holds a snapshot (the file is moved to its final
+    path before the first one is written), so nothing is lost. Files of other
+    hosts, of live processes, or on non-POSIX systems are left alone.
+    """
+    if os.name != "posix":
+        return
+    prefix = f".{basename}.{socket.gethostname()}."
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(prefix) : -len(".partial")]
+        if not (name.startswith(prefix) and name.endswith(".partial") and pid.isdigit()):
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:  # the process that made it is gone
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, name))
+        except OSError:  # alive, owned by someone else
+            pass
 
 
 def _publish(tmp: str, path: str, overwrite: bool) -> None:

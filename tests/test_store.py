@@ -238,3 +238,27 @@ def test_writer_order_steps_last(tmp_path, monkeypatch):
     per_snapshot = seen[: len(seen) // 2]
     assert per_snapshot[-1] == "/steps"
     assert set(per_snapshot[:-1]) == {"/layers/0", "/layers/1", "/layers/2", "/metrics/loss"}
+
+
+def test_stale_partial_of_a_dead_process_is_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / store._partial_name("r.h5", dead_pid)
+    live = tmp_path / store._partial_name("r.h5", os.getppid())  # a live process
+    other_host = tmp_path / f".r.h5.some-other-host.{dead_pid}.partial"
+    other_run = tmp_path / store._partial_name("other.h5", dead_pid)
+    for p in (stale, live, other_host, other_run):
+        p.write_bytes(b"half-built")
+    with svccakit.Recorder(nn.Linear(3, 2), torch.ones(4, 3), tmp_path / "r.h5") as rec:
+        rec.record(0)
+    assert not stale.exists()
+    assert live.exists()
+    assert other_host.exists()
+    assert other_run.exists()
+    with svccakit.open_run(tmp_path / "r.h5") as run:
+        assert len(run) == 1
