@@ -13,13 +13,30 @@ API
     the same, and the result must be 2-D ``(n_samples, n_features)``.
 ``check_same_samples(n_x, n_y, names=("X", "Y"))``
     equal sample counts, or a ``ValueError`` naming both.
+``check_int(value, name, minimum)`` / ``check_choice(value, name, choices)``
+    a non-bool integer ``>= minimum`` (returned as ``int``) / a member of
+    ``choices``, or a ``ValueError`` naming the parameter and the value.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_2d_float64", "check_same_samples", "to_float64"]
+__all__ = ["as_2d_float64", "check_choice", "check_int", "check_same_samples", "to_float64"]
+
+
+def check_int(value, name: str, minimum: int) -> int:
+    """``value`` as an ``int``; a ``ValueError`` unless it is a non-bool integer ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_choice(value, name: str, choices):
+    """``value``; a ``ValueError`` listing ``choices`` unless it is one of them."""
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
 
 
 def _describe(x) -> str:

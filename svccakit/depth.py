@@ -51,13 +51,13 @@ from pathlib import Path
 import numpy as np
 
 from svccakit import outdir
+from svccakit._validate import check_int
 from svccakit.depthreport import depth_report, loss_figure
 from svccakit.parallel import run_jobs
 from svccakit.trainability import (
     DEFAULT_THRESHOLD,
     GRID_COLUMNS,
     DepthGrid,
-    _check_int,
     _check_threshold,
     _multiplicative_noise,
     _noise_axis,
@@ -213,10 +213,10 @@ class DepthConfig:
         if isinstance(self.depths, (str, bytes)) or not isinstance(self.depths, Sequence) or not self.depths:
             raise ValueError(f"depths: expected a non-empty list of integers >= 1, got {self.depths!r}")
         for d in self.depths:
-            _check_int(d, "depths", 1)
+            check_int(d, "depths", 1)
         for name in ("variance_max_depth", "variance_width"):
-            _check_int(getattr(self, name), name, 1)
-        _check_int(self.variance_n_sigma, "variance_n_sigma", 2)
+            check_int(getattr(self, name), name, 1)
+        check_int(self.variance_n_sigma, "variance_n_sigma", 2)
         _check_threshold(self.threshold)
         _multiplicative_noise(self.variance_noise, "variance_noise")
 

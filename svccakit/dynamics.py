@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from svccakit import meanfield as mf
+from svccakit._validate import check_int
 from svccakit.init import critical_, set_weights_
 from svccakit.nets import mlp
 
@@ -107,12 +108,6 @@ class DynamicsTable:
                 zip(self.setting, self.layer, self.theory, self.sim_mean, self.sim_std, strict=True)]
 
 
-def _check_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _pre_activations(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
     """Run ``x`` through ``model`` and return the output of every hidden ``fc`` layer."""
     out = []
@@ -160,8 +155,9 @@ def simulate_variance(
     ``n_networks * n_inputs`` (network, input) pairs.
     """
     act, nz = mf.parse_activation(activation), mf.parse_noise(noise)
-    width, depth = _check_int(width, "width"), _check_int(depth, "depth")
-    n_inputs, n_networks = _check_int(n_inputs, "n_inputs"), _check_int(n_networks, "n_networks")
+    width, depth = check_int(width, "width", 1), check_int(depth, "depth", 1)
+    n_inputs = check_int(n_inputs, "n_inputs", 1)
+    n_networks = check_int(n_networks, "n_networks", 1)
     theory = mf.variance_iteration(x0_sq, depth, activation=act, noise=nz, sigma_w=sigma_w, sigma_b=sigma_b)
 
     def measure(model, gen):
@@ -188,8 +184,9 @@ def simulate_correlation(
     pairs with exact correlation ``c0`` and ``||x||^2 / width = x0_sq`` (independent noise per
     input) vs :func:`svccakit.meanfield.correlation_iteration`."""
     act, nz = mf.parse_activation(activation), mf.parse_noise(noise)
-    width, depth = _check_int(width, "width"), _check_int(depth, "depth")
-    n_pairs, n_networks = _check_int(n_pairs, "n_pairs"), _check_int(n_networks, "n_networks")
+    width, depth = check_int(width, "width", 1), check_int(depth, "depth", 1)
+    n_pairs = check_int(n_pairs, "n_pairs", 1)
+    n_networks = check_int(n_networks, "n_networks", 1)
     theory = mf.correlation_iteration(
         c0, depth, x0_sq=x0_sq, activation=act, noise=nz, sigma_w=sigma_w, sigma_b=sigma_b
     )
@@ -293,8 +290,8 @@ def simulate_jacobian(
     act = mf.parse_activation(activation)
     if not act.piecewise_linear:
         raise ValueError(f"activation: the Jacobian theory needs relu or shifted-relu, got {act.spec!r}")
-    width, n_networks = _check_int(width, "width"), _check_int(n_networks, "n_networks")
-    depths = sorted({_check_int(d, "depths") for d in depths})
+    width, n_networks = check_int(width, "width", 1), check_int(n_networks, "n_networks", 1)
+    depths = sorted({check_int(d, "depths", 1) for d in depths})
     if not depths:
         raise ValueError("depths: expected at least one depth, got none")
     cp = mf.critical_point(act, None, q_star=q_star)

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from svccakit._validate import check_choice, check_int
 from svccakit.nets import ShiftedReLU, mlp
 
 __all__ = [
@@ -102,24 +103,12 @@ class Task:
 # ------------------------------------------------------------------------ parity
 
 
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_choice(value, name, choices):
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
-    return value
-
-
 def parity_labels(x: torch.Tensor, encoding: str = "pm1") -> torch.Tensor:
     """Parity of each row: ``(n_samples, n_bits)`` -> ``(n_samples,)`` int64 in ``{0, 1}``.
 
     A bit is set where ``x = +1`` (``encoding="pm1"``) or ``x = 1`` (``"01"``).
     """
-    _check_choice(encoding, "encoding", ENCODINGS)
+    check_choice(encoding, "encoding", ENCODINGS)
     return ((x > 0).sum(dim=1) % 2).long()
 
 
@@ -196,22 +185,22 @@ def parity_network(
         Children ``fc1, act1, ..., fc{depth}, act{depth}, out`` (no noise), maps
         ``(n_samples, n_bits)`` to ``(n_samples, 2)`` logits, in eval and train mode.
     """
-    n_bits = _check_int(n_bits, "n_bits", 2)
+    n_bits = check_int(n_bits, "n_bits", 2)
     levels = math.ceil(math.log2(n_bits))
     m = 2**levels
-    depth = _check_int(depth, "depth", 1)
+    depth = check_int(depth, "depth", 1)
     if depth < levels:
         raise ValueError(
             f"depth: {n_bits}-bit parity needs at least ceil(log2 {n_bits}) = {levels} hidden "
             f"layers for its XOR tree, got depth={depth}"
         )
-    width = _check_int(width, "width", 1)
+    width = check_int(width, "width", 1)
     if width < m:
         raise ValueError(
             f"width: the {n_bits}-bit parity tree needs at least {m} units in its widest layer, got width={width}"
         )
-    _check_choice(encoding, "encoding", ENCODINGS)
-    _check_choice(pad, "pad", PADS)
+    check_choice(encoding, "encoding", ENCODINGS)
+    check_choice(pad, "pad", PADS)
     if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not gain > 0 or not math.isfinite(gain):
         raise ValueError(f"gain: expected a finite number > 0, got {gain!r}")
 
@@ -344,7 +333,7 @@ def teacher_network(
     from svccakit.init import critical_
 
     model = mlp(in_features, width, depth, out_features, activation="relu")
-    critical_(model, generator=_check_int(seed, "seed", 0))
+    critical_(model, generator=check_int(seed, "seed", 0))
     return _with_activation(model, activation).eval()
 
 
@@ -465,7 +454,7 @@ def custom_task(
     -------
     Task
     """
-    _check_choice(kind, "kind", ("classification", "regression"))
+    check_choice(kind, "kind", ("classification", "regression"))
     ydtype = torch.int64 if kind == "classification" else torch.float32
     x_train = _as_tensor(x_train, "x_train", torch.float32)
     y_train = _as_tensor(y_train, "y_train", ydtype)

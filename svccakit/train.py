@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from svccakit._validate import check_choice
 from svccakit.config import ExperimentConfig
 from svccakit.tasks import Task, make_task, parity_network, teacher_network
 
@@ -112,11 +113,6 @@ def _check_task(task, config):
     return task
 
 
-def _check_choice(value, name, choices):
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
-
-
 def build_model(
     config: ExperimentConfig, task: Task, *, init: str, activation: str, noise: str = "none",
     generator: torch.Generator | int = 0,
@@ -131,7 +127,7 @@ def build_model(
     from svccakit.init import critical_, random_
     from svccakit.nets import mlp
 
-    _check_choice(init, "init", ("critical", "random"))
+    check_choice(init, "init", ("critical", "random"))
     model = mlp(task.in_features, config.width, config.depth, task.out_features,
                 activation=activation, noise=None if noise == "none" else noise)
     if init == "critical":

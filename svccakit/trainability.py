@@ -84,12 +84,6 @@ def _noise_spec(kind: str, value: float) -> str:
     return f"{kind}:{value:g}"
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 
 # -------------------------------------------------------------------- measurement
 

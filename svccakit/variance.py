@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from svccakit.trainability import _check_int, _multiplicative_noise
+from svccakit._validate import check_int
+from svccakit.trainability import _multiplicative_noise
 
 __all__ = ["VarianceMap", "variance_figure", "variance_heatmap"]
 
@@ -126,10 +127,10 @@ def variance_heatmap(
     from svccakit.nets import mlp
 
     nz = _multiplicative_noise(noise)
-    max_depth = _check_int(max_depth, "max_depth", 1)
-    width = _check_int(width, "width", 1)
-    n_inputs = _check_int(n_inputs, "n_inputs", 1)
-    seed = _check_int(seed, "seed", 0)
+    max_depth = check_int(max_depth, "max_depth", 1)
+    width = check_int(width, "width", 1)
+    n_inputs = check_int(n_inputs, "n_inputs", 1)
+    seed = check_int(seed, "seed", 0)
     critical = 2.0 / nz.mu2
     if sigma_w2 is None:
         sigma_w2 = np.linspace(0.1, 2.0 * critical, 41)
