@@ -35,8 +35,8 @@ import json
 import os
 import queue
 import socket
-import sys
 import threading
+import warnings
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -222,8 +222,10 @@ def _remove_stale_partials(directory: str, basename: str) -> None:
     except OSError:
         return
     for name in names:
+        if not (name.startswith(prefix) and name.endswith(".partial")):
+            continue
         pid = name[len(prefix) : -len(".partial")]
-        if not (name.startswith(prefix) and name.endswith(".partial") and pid.isdigit()):
+        if not pid.isdigit():
             continue
         try:
             os.kill(int(pid), 0)
@@ -319,18 +321,19 @@ class WriterThread:
             self.raise_if_failed()
 
     def close_and_report(self) -> None:
-        """Close without raising; a writer failure (snapshots lost) goes to stderr.
+        """Close without raising; a writer failure (snapshots lost) becomes a RuntimeWarning.
 
         For closes nobody asked for: a recorder garbage-collected or still open
         when the interpreter exits.
         """
         self.close(raise_error=False)
         if self._error is not None:
-            print(
+            warnings.warn(
                 f"svccakit: the recorder writing {self._writer.path} failed after "
                 f"{self._writer.n_written} snapshots; later snapshots were not saved: "
                 f"{self._error!r}",
-                file=sys.stderr,
+                RuntimeWarning,
+                stacklevel=2,
             )
 
 
