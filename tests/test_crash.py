@@ -229,6 +229,19 @@ def test_another_process_follows_a_live_run(tmp_path, replay_rows):
         assert f["steps"].shape == (n,)
 
 
+def run_python(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter (which exits normally); it must succeed."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def closed_steps(path) -> np.ndarray:
+    """``/steps`` of a run file opened by plain h5py: only a cleanly closed file opens so."""
+    with h5py.File(path, "r") as f:
+        return f["steps"][()]
+
+
 def test_exit_close_runs_before_h5py_exit_handler(tmp_path):
     # h5py's exit handler unregisters its type converters; a writer thread still
     # appending then races it (CI once saw 7 of 40 snapshots saved). The marker
@@ -250,12 +263,10 @@ def test_exit_close_runs_before_h5py_exit_handler(tmp_path):
         "for s in range(30):\n"
         "    rec.record(s)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    proc = run_python(code)
     lines = proc.stdout.split()
     assert lines == ["APPEND"] * 30 + ["H5PY-EXIT"], lines
-    with h5py.File(path, "r") as f:
-        np.testing.assert_array_equal(f["steps"][()], np.arange(30))
+    np.testing.assert_array_equal(closed_steps(path), np.arange(30))
 
 
 def test_writer_failure_at_exit_is_reported(tmp_path):
@@ -276,12 +287,10 @@ def test_writer_failure_at_exit_is_reported(tmp_path):
         "    except RuntimeError:\n"
         "        break\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    proc = run_python(code)
     assert "failed after 3 snapshots" in proc.stderr, proc.stderr
     assert "disk full" in proc.stderr, proc.stderr
-    with h5py.File(path, "r") as f:
-        np.testing.assert_array_equal(f["steps"][()], np.arange(3))
+    np.testing.assert_array_equal(closed_steps(path), np.arange(3))
 
 
 def test_unclosed_recorder_is_closed_at_interpreter_exit(tmp_path):
@@ -293,8 +302,6 @@ def test_unclosed_recorder_is_closed_at_interpreter_exit(tmp_path):
         "for s in range(40):\n"
         "    rec.record(s)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    with h5py.File(path, "r") as f:  # plain open: the file was closed, not abandoned
-        np.testing.assert_array_equal(f["steps"][()], np.arange(40))
+    run_python(code)
+    np.testing.assert_array_equal(closed_steps(path), np.arange(40))
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".partial")]

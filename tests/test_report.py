@@ -23,35 +23,37 @@ def _value(init, layer_index, step, seed):
     return 0.1 + 0.85 * (1 - math.exp(-rate * step)) + 0.01 * seed
 
 
-def _results(pairs="matching", metrics=("svcca",)):
-    rows = []
+def _runs():
+    """(name, init, activation, seed) of the 8 fake runs (noise "none")."""
     for init in ("critical", "random"):
         for activation in ("relu", "shifted-relu:0.5"):
             for seed in (0, 1):
-                name = f"{init}-{activation}-none-s{seed}"
-                for step in STEPS:
-                    for i, layer in enumerate(LAYERS):
-                        refs = LAYERS if pairs == "all" else (layer,)
-                        for ref in refs:
-                            shift = 0.0 if ref == layer else -0.05
-                            for metric in metrics:
-                                rows.append((name, "reference", init, activation, "none", seed,
-                                             step, layer, ref, metric,
-                                             _value(init, i, step, seed) + shift, 0.05 + 0.01 * i))
+                yield f"{init}-{activation}-none-s{seed}", init, activation, seed
+
+
+def _results(pairs="matching", metrics=("svcca",)):
+    rows = []
+    for name, init, activation, seed in _runs():
+        for step in STEPS:
+            for i, layer in enumerate(LAYERS):
+                refs = LAYERS if pairs == "all" else (layer,)
+                for ref in refs:
+                    shift = 0.0 if ref == layer else -0.05
+                    for metric in metrics:
+                        rows.append((name, "reference", init, activation, "none", seed,
+                                     step, layer, ref, metric,
+                                     _value(init, i, step, seed) + shift, 0.05 + 0.01 * i))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
 def _curves():
     rows = []
-    for init in ("critical", "random"):
-        for activation in ("relu", "shifted-relu:0.5"):
-            for seed in (0, 1):
-                name = f"{init}-{activation}-none-s{seed}"
-                for step in STEPS:
-                    rows.append((name, init, activation, "none", seed, step, "loss",
-                                 0.7 / (1 + step) + 0.01 * seed))
-                    rows.append((name, init, activation, "none", seed, step, "accuracy",
-                                 1 - 0.5 / (1 + step)))
+    for name, init, activation, seed in _runs():
+        for step in STEPS:
+            rows.append((name, init, activation, "none", seed, step, "loss",
+                         0.7 / (1 + step) + 0.01 * seed))
+            rows.append((name, init, activation, "none", seed, step, "accuracy",
+                         1 - 0.5 / (1 + step)))
     return pd.DataFrame(rows, columns=list(report.CURVE_COLUMNS))
 
 
