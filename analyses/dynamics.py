@@ -4,8 +4,8 @@ Same as ``svccakit dynamics --out DIR [--quick]``; copy and edit ``config`` to c
 noises, widths or depths. Usage: ``python analyses/dynamics.py OUT_DIR [--quick]``.
 """
 
+import argparse
 import csv
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from svccakit import dynamics as dy  # noqa: E402
+from svccakit.meanfield import dynamics as dy  # noqa: E402
 
 
 def write_csv(path, table):
@@ -42,6 +42,8 @@ def main(out: Path, quick: bool) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit("usage: python analyses/dynamics.py OUT_DIR [--quick]")
-    main(Path(sys.argv[1]), "--quick" in sys.argv[2:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", metavar="OUT_DIR", type=Path, help="where the figures go")
+    parser.add_argument("--quick", action="store_true", help="small networks, a few seconds")
+    args = parser.parse_args()
+    main(args.out, args.quick)

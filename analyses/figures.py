@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from svccakit.report import training_curves, write_figures, write_report
-from svccakit.timeline import run_info
+from svccakit.experiment.report import training_curves, write_figures, write_report
+from svccakit.experiment.timeline import run_info
 
 
 def main() -> None:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from svccakit.timeline import METRICS, timeline
+from svccakit.experiment.timeline import timeline
+from svccakit.similarity import METRIC_NAMES as METRICS
 
 
 def main() -> None:

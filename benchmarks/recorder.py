@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 import svccakit
-from svccakit import store
+from svccakit.record import store
 
 WIDTH, DEPTH, N_PROBE, BATCH = 512, 10, 1000, 128
 

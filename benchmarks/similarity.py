@@ -33,8 +33,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from svccakit import _linalg
-from svccakit.similarity import svcca
+from svccakit.similarity import _linalg, svcca
 
 
 def make_data(n: int, d: int, spectrum: str = "heavy", seed: int = 0):

@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from svccakit.nets import mlp
-from svccakit.record import Recorder
+from svccakit.experiment.timeline import timeline
+from svccakit.meanfield.nets import mlp
+from svccakit.record.recorder import Recorder
+from svccakit.record.store import open_run
 from svccakit.similarity import svcca
-from svccakit.store import open_run
-from svccakit.timeline import timeline
 
 IN_FEATURES = 32
 

@@ -26,15 +26,16 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from svccakit.config import ExperimentConfig, default_config
-from svccakit.train import record_reference, run_grid, run_name, train_run
+from svccakit.experiment.config import ExperimentConfig, default_config
+from svccakit.experiment.registry import TASK_NAMES
+from svccakit.experiment.train import record_reference, run_grid, run_name, train_run
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", metavar="FILE", help="experiment config (TOML); default: embedded")
-    p.add_argument("--task", choices=("parity", "teacher", "digits"))
+    p.add_argument("--task", choices=TASK_NAMES, help="the task (default: the config's)")
     p.add_argument("--init", nargs="+", metavar="INIT", help="critical and/or random")
     p.add_argument("--activation", nargs="+", metavar="SPEC",
                    help="relu and/or shifted-relu:ALPHA")

@@ -1,109 +1,82 @@
 """svccakit: watch neural-network representations during training.
 
-The whole public API is listed in ``__all__`` below; everything else is private.
+The whole public API is listed in ``__all__`` below (one screen); everything else is
+private. Names are imported on first use, so ``import svccakit`` is cheap and
+``from svccakit import svcca`` needs only numpy and scipy.
+
+=====================  ==================================================================
+similarity             ``cca``, ``svcca``, ``svcca_many``, ``pwcca``, ``linear_cka``,
+                       ``baseline``, ``decompose``, ``flatten_conv``, ``get_metric``
+mean-field theory      ``critical_point``, ``parse_activation``, ``parse_noise``,
+                       ``critical_``, ``random_``, ``scheme_sigma_w``, ``mlp``, modules
+recording              ``Recorder``, ``log_schedule``, ``open_run``, ``Run``
+experiment             ``ExperimentConfig``, ``default_config``, ``run_experiment``,
+                       ``train_run``, ``record_reference``, ``run_grid``, ``timeline``,
+                       ``custom_task``, ``parity_network``
+depth                  ``DepthConfig``, ``run_depth``, ``depth_grid``, ``variance_heatmap``
+=====================  ==================================================================
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from svccakit import _lazy
+from svccakit._version import __version__
 
-try:
-    __version__ = version("svccakit")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
+_EXPORTS = {
+    # similarity
+    "BaselineResult": "svccakit.similarity",
+    "CCAResult": "svccakit.similarity",
+    "Decomposition": "svccakit.similarity",
+    "SVCCAResult": "svccakit.similarity",
+    "baseline": "svccakit.similarity",
+    "cca": "svccakit.similarity",
+    "decompose": "svccakit.similarity",
+    "flatten_conv": "svccakit.similarity",
+    "get_metric": "svccakit.similarity",
+    "linear_cka": "svccakit.similarity",
+    "pwcca": "svccakit.similarity",
+    "svcca": "svccakit.similarity",
+    "svcca_many": "svccakit.similarity",
+    # exceptions and warnings
+    "NoCriticalPointError": "svccakit.exceptions",
+    "RunFileError": "svccakit.exceptions",
+    "SmallSampleWarning": "svccakit.exceptions",
+    "SvccakitError": "svccakit.exceptions",
+    # mean-field theory, networks, initialisers
+    "Activation": "svccakit.meanfield.specs",
+    "Noise": "svccakit.meanfield.specs",
+    "parse_activation": "svccakit.meanfield.specs",
+    "parse_noise": "svccakit.meanfield.specs",
+    "CriticalPoint": "svccakit.meanfield.theory",
+    "critical_point": "svccakit.meanfield.theory",
+    "GaussianNoise": "svccakit.meanfield.nets",
+    "ShiftedReLU": "svccakit.meanfield.nets",
+    "mlp": "svccakit.meanfield.nets",
+    "critical_": "svccakit.meanfield.init",
+    "random_": "svccakit.meanfield.init",
+    "scheme_sigma_w": "svccakit.meanfield.init",
+    # recording
+    "Recorder": "svccakit.record.recorder",
+    "log_schedule": "svccakit.record.recorder",
+    "Run": "svccakit.record.store",
+    "open_run": "svccakit.record.store",
+    # the experiment
+    "ExperimentConfig": "svccakit.experiment.config",
+    "default_config": "svccakit.experiment.config",
+    "custom_task": "svccakit.experiment.tasks",
+    "parity_network": "svccakit.experiment.tasks",
+    "GridResult": "svccakit.experiment.train",
+    "record_reference": "svccakit.experiment.train",
+    "run_grid": "svccakit.experiment.train",
+    "train_run": "svccakit.experiment.train",
+    "timeline": "svccakit.experiment.timeline",
+    "ExperimentResult": "svccakit.experiment.pipeline",
+    "run_experiment": "svccakit.experiment.pipeline",
+    # noise limits trainable depth
+    "DepthConfig": "svccakit.depth.experiment",
+    "DepthGrid": "svccakit.depth.theory",
+    "depth_grid": "svccakit.depth.experiment",
+    "run_depth": "svccakit.depth.experiment",
+    "variance_heatmap": "svccakit.depth.variance",
+}
 
-__all__ = ["__version__"]
-
-# --- similarity (SVCCA engine) -----------------------------------------------
-from svccakit.similarity import (  # noqa: E402
-    BaselineResult,
-    CCAResult,
-    Decomposition,
-    SmallSampleWarning,
-    SVCCAResult,
-    baseline,
-    cca,
-    decompose,
-    flatten_conv,
-    linear_cka,
-    pwcca,
-    svcca,
-)
-
-__all__ += [
-    "BaselineResult",
-    "CCAResult",
-    "Decomposition",
-    "SVCCAResult",
-    "SmallSampleWarning",
-    "baseline",
-    "cca",
-    "decompose",
-    "flatten_conv",
-    "linear_cka",
-    "pwcca",
-    "svcca",
-]
-# --- end similarity ------------------------------------------------------------
-
-# --- meanfield / nets / init ---------------------------------------------------
-from svccakit.init import critical_, random_, scheme_sigma_w  # noqa: E402
-from svccakit.meanfield import (  # noqa: E402
-    Activation,
-    CriticalPoint,
-    NoCriticalPointError,
-    Noise,
-    critical_point,
-    parse_activation,
-    parse_noise,
-)
-from svccakit.nets import GaussianNoise, ShiftedReLU, mlp  # noqa: E402
-
-__all__ += [
-    "Activation",
-    "CriticalPoint",
-    "GaussianNoise",
-    "NoCriticalPointError",
-    "Noise",
-    "ShiftedReLU",
-    "critical_",
-    "critical_point",
-    "mlp",
-    "parse_activation",
-    "parse_noise",
-    "random_",
-    "scheme_sigma_w",
-]
-# --- end meanfield -------------------------------------------------------------
-
-# --- record / store ------------------------------------------------------------
-from svccakit.record import Recorder, log_schedule  # noqa: E402
-from svccakit.store import Run, RunFileError, open_run  # noqa: E402
-
-__all__ += ["Recorder", "Run", "RunFileError", "log_schedule", "open_run"]
-# --- end record ----------------------------------------------------------------
-
-# --- depth (issue 6: noise limits trainable depth) ----------------------------
-from svccakit.depth import DepthConfig, DepthGrid, depth_grid, run_depth, variance_heatmap  # noqa: E402
-
-__all__ += ["DepthConfig", "DepthGrid", "depth_grid", "run_depth", "variance_heatmap"]
-# --- end depth ----------------------------------------------------------------
-
-# --- experiment (tasks, timeline, pipeline) -----------------------------------
-from svccakit.config import ExperimentConfig, default_config  # noqa: E402
-from svccakit.tasks import custom_task, parity_network  # noqa: E402
-from svccakit.train import GridResult, record_reference, run_grid, train_run  # noqa: E402
-
-__all__ += [
-    "ExperimentConfig",
-    "GridResult",
-    "custom_task",
-    "default_config",
-    "parity_network",
-    "record_reference",
-    "run_grid",
-    "train_run",
-]
-from svccakit.pipeline import ExperimentResult, run_experiment  # noqa: E402
-from svccakit.timeline import timeline  # noqa: E402
-
-__all__ += ["timeline", "run_experiment", "ExperimentResult"]
-# --- end experiment -----------------------------------------------------------
+__getattr__, __dir__, _names = _lazy.attach(__name__, _EXPORTS)
+__all__ = ["__version__", *_names]

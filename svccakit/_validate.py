@@ -1,4 +1,4 @@
-"""Array validation shared by the library (private).
+"""Validation shared by the library (private): arrays and scalars.
 
 Every public function that takes activations converts them here, once, at the
 boundary. The helpers raise ``TypeError`` / ``ValueError`` that name the
@@ -13,30 +13,125 @@ API
     the same, and the result must be 2-D ``(n_samples, n_features)``.
 ``check_same_samples(n_x, n_y, names=("X", "Y"))``
     equal sample counts, or a ``ValueError`` naming both.
-``check_int(value, name, minimum)`` / ``check_choice(value, name, choices)``
-    a non-bool integer ``>= minimum`` (returned as ``int``) / a member of
-    ``choices``, or a ``ValueError`` naming the parameter and the value.
+``check_int``, ``check_real``, ``check_bool``, ``check_choice``, ``check_n_jobs``
+    the one set of scalar checks, in the manner of scikit-learn's
+    ``check_scalar``: a ``TypeError`` for the wrong type, a ``ValueError`` for the
+    wrong range or an unknown name, each message of the form
+    ``"<name>: expected <what>, got <received>"``.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["as_2d_float64", "check_choice", "check_int", "check_same_samples", "to_float64"]
+__all__ = [
+    "as_2d_float64",
+    "check_bool",
+    "check_choice",
+    "check_int",
+    "check_n_jobs",
+    "check_real",
+    "check_same_samples",
+    "to_float64",
+]
 
 
-def check_int(value, name: str, minimum: int) -> int:
-    """``value`` as an ``int``; a ``ValueError`` unless it is a non-bool integer ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+def _received(value) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def check_int(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[minimum, maximum]`` (either bound optional).
+
+    Raises
+    ------
+    TypeError
+        Unless ``value`` is an integer (``bool`` is not one).
+    ValueError
+        If it is out of range. Both messages name ``name`` and show ``value``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer, got {_received(value)}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        if maximum is None:
+            what = f"an integer >= {minimum}"
+        elif minimum is None:
+            what = f"an integer <= {maximum}"
+        else:
+            what = f"an integer in [{minimum}, {maximum}]"
+        raise ValueError(f"{name}: expected {what}, got {value!r}")
     return int(value)
+
+
+def check_real(value, name: str, *, low: float | None = None, high: float | None = None,
+               low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a finite ``float`` within the given bounds.
+
+    ``low``/``high`` are inclusive unless ``low_open``/``high_open``.
+
+    Raises
+    ------
+    TypeError
+        Unless ``value`` is a real number (``bool`` is not one).
+    ValueError
+        If it is NaN, infinite or out of range.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a number, got {_received(value)}")
+    try:
+        out = float(value)
+    except OverflowError:  # an int beyond float range
+        raise ValueError(f"{name}: expected a finite number, got {value!r}") from None
+    if not math.isfinite(out):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    if low is not None and (out <= low if low_open else out < low):
+        raise ValueError(f"{name}: expected a number {'>' if low_open else '>='} {low:g}, "
+                         f"got {value!r}")
+    if high is not None and (out >= high if high_open else out > high):
+        raise ValueError(f"{name}: expected a number {'<' if high_open else '<='} {high:g}, "
+                         f"got {value!r}")
+    return out
+
+
+def check_bool(value, name: str) -> bool:
+    """``value`` as a ``bool``; a ``TypeError`` unless it is one."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {_received(value)}")
+    return bool(value)
 
 
 def check_choice(value, name: str, choices):
     """``value``; a ``ValueError`` listing ``choices`` unless it is one of them."""
-    if value not in choices:
+    try:
+        known = value in choices
+    except TypeError:  # unhashable value against a dict or set
+        known = False
+    if not known:
         raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
+
+
+def check_n_jobs(n_jobs, name: str = "n_jobs"):
+    """``n_jobs`` with joblib's meaning: ``None`` (the default), a positive count, or a
+    negative number counting back from all CPUs (``-1`` all, ``-2`` all but one).
+
+    Raises
+    ------
+    TypeError
+        Unless ``n_jobs`` is ``None`` or an integer.
+    ValueError
+        If it is 0.
+    """
+    if n_jobs is None:
+        return None
+    n_jobs = check_int(n_jobs, name)
+    if n_jobs == 0:
+        raise ValueError(f"{name}: expected a non-zero integer (joblib: -1 = all CPUs, "
+                         f"-2 = all but one) or None, got 0")
+    return n_jobs
 
 
 def _describe(x) -> str:

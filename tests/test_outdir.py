@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from svccakit import outdir
+from svccakit import _outdir as outdir
 
 OUTPUTS = ("report.md", "runs")
 

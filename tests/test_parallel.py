@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from svccakit import parallel
+from svccakit import _parallel as parallel
 
 
 def _square(x, offset=0):
@@ -69,9 +69,9 @@ def test_progress_bar_on_stderr(capsys):
 
 
 def test_bad_arguments_are_named():
-    with pytest.raises(ValueError, match="n_jobs must be a non-zero integer or None, got 0"):
+    with pytest.raises(ValueError, match="n_jobs: expected a non-zero integer"):
         parallel.run_jobs(_square, [(1,)], n_jobs=0)
-    with pytest.raises(TypeError, match="n_jobs must be an integer, got float 1.5"):
+    with pytest.raises(TypeError, match="n_jobs: expected an integer, got float 1.5"):
         parallel.run_jobs(_square, [(1,)], n_jobs=1.5)
     with pytest.raises(TypeError, match="scheduler must be a Dask scheduler address string"):
         parallel.run_jobs(_square, [(1,)], scheduler=8786)

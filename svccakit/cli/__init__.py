@@ -28,7 +28,7 @@ class CLIError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from svccakit import __version__
+    from svccakit._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="svccakit",

@@ -40,7 +40,13 @@ def add_parser(subparsers) -> None:
 
 
 def _run(args) -> int:
-    from svccakit.depth import DepthConfig, existing_outputs, full_config, quick_config, run_depth
+    from svccakit.depth.experiment import (
+        DepthConfig,
+        existing_outputs,
+        full_config,
+        quick_config,
+        run_depth,
+    )
 
     check_output_arguments(args, existing_outputs, "depth")
     if args.config is not None:

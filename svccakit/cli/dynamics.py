@@ -32,7 +32,7 @@ def add_parser(subparsers):
 
 
 def _write_csv(path: Path, table) -> None:
-    from svccakit.dynamics import CSV_COLUMNS
+    from svccakit.meanfield.dynamics import CSV_COLUMNS
 
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
@@ -43,7 +43,7 @@ def _write_csv(path: Path, table) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from svccakit import dynamics as dy
+    from svccakit.meanfield import dynamics as dy
 
     out: Path = args.out
     targets = [out / f"{n}.{ext}" for n in _NAMES for ext in ("png", "csv")]

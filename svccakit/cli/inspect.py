@@ -41,7 +41,7 @@ def _fmt_steps(steps) -> str:
 
 
 def _inspect(args) -> int:
-    from svccakit.store import open_run
+    from svccakit.record.store import open_run
 
     with open_run(args.run) as run:
         attrs = run.attrs

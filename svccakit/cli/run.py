@@ -32,8 +32,8 @@ def add_parser(subparsers) -> None:
 
 
 def _run(args) -> int:
-    from svccakit.config import ExperimentConfig, default_config
-    from svccakit.pipeline import existing_outputs, run_experiment
+    from svccakit.experiment.config import ExperimentConfig, default_config
+    from svccakit.experiment.pipeline import existing_outputs, run_experiment
 
     check_output_arguments(args, existing_outputs, "experiment")
     config = default_config() if args.config is None else ExperimentConfig.from_toml(args.config)

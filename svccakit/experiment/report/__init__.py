@@ -1,0 +1,28 @@
+"""Tables, figures and the Markdown report of an experiment.
+
+- :mod:`~svccakit.experiment.report.tables`: training curves from run files, final
+  similarities summarised over seeds;
+- :mod:`~svccakit.experiment.report.figures`: the figures (matplotlib, no pyplot state);
+- :mod:`~svccakit.experiment.report.markdown`: ``report.md``.
+"""
+
+from svccakit import _lazy
+
+_EXPORTS = {
+    "CURVE_COLUMNS": "svccakit.experiment.report.tables",
+    "THRESHOLDS": "svccakit.experiment.report.tables",
+    "final_similarity": "svccakit.experiment.report.tables",
+    "final_training": "svccakit.experiment.report.tables",
+    "training_curves": "svccakit.experiment.report.tables",
+    "DPI": "svccakit.experiment.report.figures",
+    "ReportFiles": "svccakit.experiment.report.figures",
+    "plot_final": "svccakit.experiment.report.figures",
+    "plot_heatmaps": "svccakit.experiment.report.figures",
+    "plot_pairs": "svccakit.experiment.report.figures",
+    "plot_similarity": "svccakit.experiment.report.figures",
+    "plot_training": "svccakit.experiment.report.figures",
+    "write_figures": "svccakit.experiment.report.figures",
+    "write_report": "svccakit.experiment.report.markdown",
+}
+
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, _EXPORTS)

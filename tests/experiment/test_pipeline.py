@@ -1,0 +1,129 @@
+"""The main job end to end on a tiny configuration (seconds), the CLI, and Dask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from svccakit.cli import main
+from svccakit.experiment.config import ExperimentConfig, default_config
+from svccakit.experiment.pipeline import OUTPUTS, existing_outputs, run_experiment
+from svccakit.experiment.timeline import COLUMNS, timeline
+
+TINY = {
+    "depth": 3, "width": 8, "steps": 24, "seeds": [0, 1], "n_jobs": 1,
+    "task.n_bits": 6, "task.n_train": 48, "task.n_probe": 64,
+    "optimiser.batch_size": 16, "schedule.n": 5, "timeline.baseline_n": 3,
+}
+LAYERS = ["act1", "act2", "act3", "out"]
+
+
+def _tiny() -> ExperimentConfig:
+    return default_config().updated(TINY)
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    """`svccakit run --config tiny.toml --out DIR --quiet` once for the whole module."""
+    root = tmp_path_factory.mktemp("pipeline")
+    config_path = _tiny().to_toml(root / "tiny.toml")
+    out = root / "out"
+    assert main(["run", "--config", str(config_path), "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_writes_every_output(experiment):
+    out = experiment
+    assert sorted(p.name for p in existing_outputs(out)) == sorted(OUTPUTS)
+    runs = sorted(p.name for p in (out / "runs").glob("*.h5"))
+    assert "reference.h5" in runs
+    assert len(runs) == 2 * 2 * 2 + 1  # inits x activations x seeds + reference
+    figures = {p.name for p in (out / "figures").glob("*.png")}
+    assert figures == {"similarity_svcca.png", "heatmap_svcca.png", "final_svcca.png",
+                       "training.png"}
+    assert ExperimentConfig.from_toml(out / "config.toml") == _tiny()
+
+
+def test_results_table_has_a_row_per_run_step_layer_metric(experiment):
+    results = pd.read_csv(experiment / "results.csv", keep_default_na=False, na_values=[""])
+    assert list(results.columns) == list(COLUMNS)
+    n_runs = results["run"].nunique()
+    assert n_runs == 8
+    per_run = results.groupby("run").size()
+    n_steps = results.groupby("run")["step"].nunique()
+    assert (per_run == n_steps * len(LAYERS)).all()
+    assert not results.duplicated(["run", "step", "layer", "ref_layer", "metric"]).any()
+    assert set(results["init"]) == {"critical", "random"}
+    assert set(results["activation"]) == {"relu", "shifted-relu:0.5"}
+    assert results["value"].between(0, 1).all()
+    assert results["baseline"].between(0, 1).all()  # every value next to its baseline
+    assert (results.groupby("run")["step"].min() == 0).all()
+    assert (results.groupby("run")["step"].max() == _tiny().steps).all()
+
+
+def test_report_has_tables_figures_and_config(experiment):
+    text = (experiment / "report.md").read_text()
+    assert "![SVCCA similarity against training step](figures/similarity_svcca.png)" in text
+    assert "| init | activation | noise | layer | final SVCCA | baseline | steps to 0.5 " \
+           "| steps to 0.9 |" in text
+    assert "## Final training loss and accuracy" in text
+    assert (experiment / "config.toml").read_text().strip() in text
+    rows = [line for line in text.splitlines() if line.startswith(("| critical", "| random"))]
+    assert len(rows) == 4 * len(LAYERS) + 4  # similarity table + training table
+
+
+def test_optimal_solution_compared_with_itself_gives_one(experiment):
+    reference = experiment / "runs" / "reference.h5"
+    df = timeline(reference, reference, metrics=("svcca", "pwcca", "cka"), n_jobs=1,
+                  progress=False, baseline_n=0)
+    assert len(df) == len(LAYERS) * 3
+    np.testing.assert_allclose(df["value"], 1.0, atol=1e-9)
+
+
+def test_dask_local_cluster_gives_the_same_numbers(experiment):
+    distributed = pytest.importorskip("distributed")
+    runs = sorted(p for p in (experiment / "runs").glob("*.h5") if p.name != "reference.h5")
+    reference = experiment / "runs" / "reference.h5"
+    kwargs = {"metrics": ("svcca", "cka"), "baseline_n": 2, "progress": False}
+    local = timeline(runs[:3], reference, n_jobs=1, **kwargs)
+    # two worker threads: with a single one joblib would run the tasks in this thread
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        remote = timeline(runs[:3], reference, scheduler=cluster.scheduler_address, **kwargs)
+        # the tasks went through the Dask scheduler
+        assert any("_run_task" in name for name in cluster.scheduler.task_prefixes)
+    pd.testing.assert_frame_equal(local, remote)
+    saved = pd.read_csv(experiment / "results.csv", keep_default_na=False, na_values=[""])
+    mine = saved[saved["run"].isin(set(local["run"]))]
+    np.testing.assert_allclose(
+        mine["value"].to_numpy(), local[local["metric"] == "svcca"]["value"].to_numpy(),
+        rtol=0, atol=1e-12)
+
+
+def test_refuses_to_overwrite(experiment, capsys):
+    with pytest.raises(FileExistsError, match="already holds experiment outputs .*overwrite"):
+        run_experiment(_tiny(), experiment, progress=False)
+    assert main(["run", "--out", str(experiment), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "svccakit run: error:" in err
+    assert "pass --overwrite to replace them" in err
+
+
+def test_input_errors(tmp_path, capsys):
+    with pytest.raises(TypeError, match="config must be an ExperimentConfig, got dict"):
+        run_experiment({"depth": 3}, tmp_path / "x")
+    with pytest.raises(TypeError, match="out_dir must be a path, got int"):
+        run_experiment(_tiny(), 3)
+    with pytest.raises(TypeError, match="overwrite: expected a bool, got str"):
+        run_experiment(_tiny(), tmp_path / "x", overwrite="yes")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(FileExistsError, match="exists and is not a directory"):
+        run_experiment(_tiny(), tmp_path / "file")
+    assert main(["run", "--config", str(tmp_path / "missing.toml"), "--out",
+                 str(tmp_path / "y")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["run", "--n-jobs", "0", "--out", str(tmp_path / "z")]) == 1
+    assert "--n-jobs must be a non-zero integer" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists()
+    assert not (tmp_path / "z").exists()
