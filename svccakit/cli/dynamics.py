@@ -16,7 +16,8 @@ def add_parser(subparsers):
         help="figures: variance, correlation, correlation map, Jacobian spectra and "
              "singular-value densities, theory vs width-1000 networks",
         description=(
-            "Simulate width-1000 torch networks and compare with the mean-field theory: "
+            "Simulate width-1000 torch networks (600 for the Jacobian spectra) and compare "
+            "with the mean-field theory: "
             "variance dynamics (ReLU with dropout and Gaussian noise at, below and above the "
             "critical sigma_w), correlation dynamics (no noise, dropout, Gaussian noise), the "
             "correlation map c^{l+1} = f(c^l) with its fixed point c* and slope chi, the "

@@ -1,15 +1,25 @@
 """Theory beside simulation: signal propagation in real torch networks vs the mean-field maps.
 
 Each ``simulate_*`` function builds networks with :func:`svccakit.nets.mlp`, initialises
-them with :func:`svccakit.init.set_weights_` / :func:`svccakit.init.critical_`, pushes
-inputs through them in train mode (noise on) and returns a :class:`DynamicsTable` with the
-theory and the simulated mean and standard deviation per layer. The ``plot_*`` functions take
-those tables and return matplotlib figures (theory: solid lines; simulation: dots with
-error bars of one standard deviation). Nothing here prints or writes files.
+them with :func:`svccakit.init.set_weights_` (at the critical point, or a given
+``sigma_w``), pushes
+inputs through them in train mode (noise on) and returns a table with the theory and the
+simulated mean, standard deviation and standard error (over networks: the samples of one
+network share its finite-width fluctuation) per layer: :func:`simulate_variance`,
+:func:`simulate_correlation` (:class:`DynamicsTable`), :func:`simulate_correlation_map`
+(:class:`MapTable`, one layer's ``c -> f(c)``) and :func:`simulate_jacobian`
+(:class:`JacobianSpectra`, the spectrum of the input-output Jacobian with the noise of one
+forward pass held fixed, against :func:`svccakit.meanfield.jacobian_moments`);
+:func:`spectrum_density` sets simulated singular values beside the free-probability
+density. The ``plot_*`` functions take those tables and return matplotlib figures (theory:
+solid lines; simulation: dots with error bars of one standard error of the mean over
+networks). Nothing here prints or writes files. The simulations run with one torch and one
+BLAS thread (restored after).
 
 Randomness: weights come from per-network generators seeded ``seed + i``; the noise uses
-torch's global RNG inside :func:`torch.random.fork_rng`, seeded with ``seed``, so the global
-state is left untouched and results are deterministic.
+torch's global RNG inside :func:`torch.random.fork_rng`, seeded with ``seed`` (``seed + i``
+for network ``i`` of :func:`simulate_jacobian`), so the global state is left untouched and
+results are deterministic.
 """
 
 from __future__ import annotations
@@ -823,7 +833,8 @@ def plot_correlation_map(maps: Sequence[tuple[MapTable, mf.CriticalPoint]]):
 class FigureConfig:
     """Sizes for the talk figures (:func:`variance_figure` and friends).
 
-    ``full()`` uses width-1000 networks; ``quick()`` is a smaller smoke-test version. The
+    ``full()`` uses width-1000 networks (600 for the Jacobian spectra, four networks per
+    setting); ``quick()`` is a smaller smoke-test version. The
     Jacobian figures use ``spectrum_activations`` (each at its ``spectrum_q_stars``, the
     variance fixed point) with no noise and each of ``jacobian_noises``, orthogonal
     weights, plus Gaussian weights without noise; the densities are drawn at
@@ -835,9 +846,9 @@ class FigureConfig:
     depth: int = 25
     n_inputs: int = 32
     n_networks: int = 6
-    jacobian_width: int = 1000
+    jacobian_width: int = 600
     jacobian_depths: tuple[int, ...] = (4, 8, 16, 24)
-    jacobian_networks: int = 2
+    jacobian_networks: int = 4
     noises: tuple[str, ...] = ("dropout:0.6", "gauss:0.8")
     factors: tuple[float, ...] = (0.9, 1.0, 1.1)
     c0s: tuple[float, ...] = (0.0, 0.3, 0.6, 0.9, 1.0)

@@ -168,8 +168,6 @@ def test_network_jacobians_hold_one_pass_noise_like_autograd(noise, activation):
         ref_hidden = torch.autograd.functional.jacobian(prefix, x)
     torch.testing.assert_close(full, ref)
     torch.testing.assert_close(hidden, ref_hidden)
-    if noise.startswith("dropout"):  # some masks are 0: columns of J vanish with the input's
-        assert (full.abs().sum(0) == 0).any() or (full != 0).all()
     model.eval()
     no_noise = dy.network_jacobians(model, x, [3], readout=True)[3]
     torch.testing.assert_close(no_noise, torch.autograd.functional.jacobian(model, x))
