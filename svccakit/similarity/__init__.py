@@ -53,6 +53,7 @@ from svccakit.similarity.metrics import (
     svcca,
     svcca_many,
 )
+from svccakit.similarity._source import Streamed
 from svccakit.similarity.registry import METRIC_NAMES, METRICS, Metric, get_metric
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "Metric",
     "SVCCAResult",
     "SmallSampleWarning",
+    "Streamed",
     "baseline",
     "cca",
     "decompose",
