@@ -41,6 +41,7 @@ Modules
 """
 
 from svccakit.exceptions import SmallSampleWarning
+from svccakit.similarity._source import Streamed
 from svccakit.similarity.baseline import BaselineResult, baseline
 from svccakit.similarity.conv import flatten_conv
 from svccakit.similarity.decomposition import DEFAULT_KEEP, Decomposition, decompose
@@ -53,7 +54,6 @@ from svccakit.similarity.metrics import (
     svcca,
     svcca_many,
 )
-from svccakit.similarity._source import Streamed
 from svccakit.similarity.registry import METRIC_NAMES, METRICS, Metric, get_metric
 
 __all__ = [

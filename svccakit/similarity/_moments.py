@@ -24,8 +24,9 @@ How, and why it is accurate:
   So the centred Gram matrix is accurate to a few ulps of each neuron's
   variance whatever the data's offset: a constant offset changes the input
   only by its own rounding (``eps * |offset|``).
-- Magnitudes: each side is computed as is when its second moments lie within
-  ``2**+-900``; otherwise (overflow, subnormal data) the pass is repeated on
+- Magnitudes: each side is computed as is when its largest second moment
+  lies within ``2**+-400`` (so that squares of Gram entries, as CKA takes,
+  stay finite too); otherwise (overflow, subnormal data) the pass is repeated on
   the side scaled by the exact power of two that brings its largest ``|x|``
   into [0.5, 1). Every metric is invariant to that scale, and a power of two
   changes no bit, so the result equals the result for the input rescaled to
@@ -54,8 +55,8 @@ from svccakit.similarity._source import Source, block_rows, max_abs, nonfinite_e
 LOSS_MAX = 1024.0
 """Largest centring loss factor accepted from the one-pass rank-one centring (10 bits)."""
 
-_SAFE_HIGH = 2.0**900  # second moments above this: rescale (squares could overflow)
-_SAFE_LOW = 2.0**-900  # a side's largest second moment below this: rescale (underflow)
+_SAFE_HIGH = 2.0**400  # second moments above this: rescale (CKA squares them again)
+_SAFE_LOW = 2.0**-400  # a side's largest second moment below this: rescale (underflow)
 DEAD_RATIO = 2.0**-800
 """A neuron whose variance is below this times its side's largest counts as constant."""
 
@@ -200,8 +201,9 @@ def _pass_blocks(sources, exps, shifts, rhs):
 
 
 def _exponent(peak: float) -> int:
-    """``e`` with ``peak * 2**e`` in [0.5, 1) (0 for peak 0)."""
-    return 0 if peak == 0.0 else -math.frexp(peak)[1]
+    """``e`` with ``peak * 2**e`` in [0.5, 1) (0 for peak 0), at most 1023 so that
+    ``2**e`` itself is a float (subnormal data then lands in [2**-51, 1))."""
+    return 0 if peak == 0.0 else min(-math.frexp(peak)[1], 1023)
 
 
 def moments(sources: list[Source], *, rhs: np.ndarray | None = None,
@@ -221,7 +223,7 @@ def moments(sources: list[Source], *, rhs: np.ndarray | None = None,
 
 
 def _needs_rescale(c: np.ndarray, sources: list[Source]) -> bool:
-    """True when a side's second moments are non-finite or outside ``2**+-900``."""
+    """True when a side's largest second moment is non-finite or outside ``2**+-400``."""
     if not np.isfinite(c).all():
         for s in sources:
             if not math.isfinite(max_abs(s)):

@@ -411,9 +411,9 @@ def _cka_value(n: int, debiased: bool, gxx, gyy, gxy, rx, ry) -> float:
         hyy = _unbias(n, yy, ry, ry, sy * sy)
     _check_cka_denominators(debiased, ((xx, hxx), (yy, hyy)), (gxx.shape, gyy.shape), n)
     if not debiased:
-        return float(min(max(xy / math.sqrt(hxx * hyy), 0.0), 1.0))
+        return float(min(max(xy / (math.sqrt(hxx) * math.sqrt(hyy)), 0.0), 1.0))
     hxy = _unbias(n, xy, rx, ry, float(np.trace(gxx)) * float(np.trace(gyy)))
-    return float(hxy / math.sqrt(hxx * hyy))
+    return float(hxy / (math.sqrt(hxx) * math.sqrt(hyy)))
 
 
 def _check_cka_denominators(debiased: bool, pairs, shapes, n: int) -> None:
@@ -474,10 +474,10 @@ class CKAStats:
     def value(self, xty: float, rows_y: np.ndarray | None = None) -> float:
         """CKA from the cross term; ``rows_y``: Y's squared row norms if Y was permuted."""
         if not self.debiased:
-            return float(min(max(xty / math.sqrt(self.hxx * self.hyy), 0.0), 1.0))
+            return float(min(max(xty / (math.sqrt(self.hxx) * math.sqrt(self.hyy)), 0.0), 1.0))
         ry = self.rows_y if rows_y is None else rows_y
         hxy = _unbias(self.n, xty, self.rows_x, ry, self.sum_xy)
-        return float(hxy / math.sqrt(self.hxx * self.hyy))
+        return float(hxy / (math.sqrt(self.hxx) * math.sqrt(self.hyy)))
 
 
 def _unbias(n: int, tr: float, ra: np.ndarray, rb: np.ndarray, prod: float) -> float:
