@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
+from scipy.linalg import lapack
 
 EPS = np.finfo(np.float64).eps
 GRAM_MAX_COND = 1e3  # largest sigma_1 / sigma_k the Gram route is trusted with
@@ -72,6 +74,72 @@ def eigh_desc(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(lam[::-1], 0.0), v[:, ::-1]
 
 
+@dataclass(frozen=True, eq=False)
+class Tridiagonal:
+    """``g = Q T Q.T`` with ``T`` tridiagonal (LAPACK ``dsytrd``, lower storage)."""
+
+    reflectors: np.ndarray  # (d, d): Householder vectors below the subdiagonal
+    tau: np.ndarray
+    diag: np.ndarray
+    off: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return self.diag.size
+
+
+def tridiagonal(g: np.ndarray) -> Tridiagonal | None:
+    """Reduce symmetric ``g`` to tridiagonal form (``g`` is overwritten); None on failure."""
+    d = g.shape[0]
+    with blas_threads():
+        work, info = lapack.dsytrd_lwork(d, lower=1)
+        if info != 0:  # pragma: no cover - LAPACK workspace query
+            return None
+        c, diag, off, tau, info = lapack.dsytrd(g, lower=1, lwork=max(1, int(work)),
+                                                overwrite_a=1)
+    if info != 0:  # pragma: no cover - dsytrd does not fail on finite input
+        return None
+    return Tridiagonal(c, tau, diag, off)
+
+
+def tridiagonal_values(t: Tridiagonal) -> np.ndarray | None:
+    """All eigenvalues, ascending (LAPACK ``dsterf``); None on failure."""
+    if t.size == 1:
+        return t.diag.copy()
+    with blas_threads():
+        lam, info = lapack.dsterf(t.diag.copy(), t.off.copy())
+    return None if info != 0 else lam
+
+
+def tridiagonal_vectors(t: Tridiagonal, lo: int, hi: int) -> np.ndarray | None:
+    """Eigenvectors ``lo..hi-1`` (ascending order, 0-based) of ``g``, shape (d, hi - lo).
+
+    MRRR on the tridiagonal matrix (``dstemr``, O(d) per vector) and the
+    back-transformation by the stored reflectors (``dormqr``, O(d^2) per
+    vector): the cost of a full eigendecomposition's vectors is paid only for
+    the vectors asked for. None on failure.
+    """
+    d, m = t.size, hi - lo
+    if m == 0:
+        return np.zeros((d, 0))
+    if d == 1:
+        return np.ones((1, 1))
+    off = np.zeros(d)
+    off[:-1] = t.off
+    with blas_threads():
+        found, _, z, info = lapack.dstemr(t.diag.copy(), off, 2, 0.0, 0.0, lo + 1, hi)
+        if info != 0 or found != m:
+            return None
+        z = np.asfortranarray(z[:, :m])
+        if d > 1:
+            tail, _, info = lapack.dormqr("L", "N", t.reflectors[1:, :-1], t.tau, z[1:],
+                                          lwork=max(1, 64 * m), overwrite_c=1)
+            if info != 0:  # pragma: no cover
+                return None
+            z[1:] = tail
+    return z
+
+
 def thin_svd(a: np.ndarray, compute_uv: bool = True):
     """SVD with a fallback from the divide-and-conquer driver to the QR driver."""
     with blas_threads():
@@ -103,6 +171,33 @@ def singular_values(m: np.ndarray) -> np.ndarray:
         return np.zeros(0)
     s = thin_svd(m, compute_uv=False)
     return np.clip(s, 0.0, 1.0)
+
+
+SMALL_RHO = 1e-5  # below this, canonical correlations come from an SVD, not from rho**2
+
+
+def canonical_values(m: np.ndarray, p: int | None = None) -> np.ndarray:
+    """The ``p`` largest singular values of a cross matrix (default ``min(m.shape)``),
+    descending, clipped to [0, 1].
+
+    They are the square roots of the eigenvalues of the smaller of ``m m.T`` and
+    ``m.T m`` (a symmetric rank-k update and a tridiagonal eigenvalue solve: about
+    3x faster than an SVD at 500 x 500). Those eigenvalues carry an absolute error
+    of a few ``eps``, so a correlation ``rho`` is accurate to about
+    ``eps / rho``; when the smallest falls below ``SMALL_RHO`` (1e-5) the values
+    are taken from an SVD of ``m`` instead (accurate to ``eps``).
+    """
+    p = min(m.shape) if p is None else p
+    if p == 0:
+        return np.zeros(0)
+    w = m @ m.T if m.shape[0] <= m.shape[1] else m.T @ m
+    with blas_threads():
+        lam = sla.eigh(w, eigvals_only=True, driver="evd", overwrite_a=True,
+                       check_finite=False)[::-1]
+    rho = np.sqrt(np.clip(lam[:p], 0.0, 1.0))
+    if rho[-1] < SMALL_RHO:
+        return singular_values(m)[:p]
+    return rho
 
 
 def svd_left(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

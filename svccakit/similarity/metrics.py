@@ -131,7 +131,7 @@ def cca(X, Y, method: str = "auto") -> CCAResult:
     if _no_decomposition(X, Y):
         pair = _cca_pair(X, Y, method)
         _warn_small_sample(pair.x.dims, pair.y.dims, pair.mom.n, "cca")
-        rho = la.singular_values(pair.cross)
+        rho = la.canonical_values(pair.cross, min(pair.x.dims, pair.y.dims))
         return CCAResult(rho=rho, ranks=(pair.x.dims, pair.y.dims),
                          routes=(pair.x.route, pair.y.route))
     sx = _cca_side(X, method, "X")
@@ -200,11 +200,11 @@ def svcca(X, Y, keep: float | int | None = None) -> SVCCAResult:
             _check_keep_features(kx, src, name)
         pair = en.reduce_pair(
             sources, ("X", "Y"),
-            lambda mom, i: en.gram_svcca(mom, i, kx),
+            lambda mom, i: en.gram_svcca_pair(mom, i, kx),
             lambda r, mom, i, name, shape: en.r_svcca(r, mom, i, kx, name, shape),
         )
         _warn_small_sample(pair.x.dims, pair.y.dims, pair.mom.n, "svcca")
-        rho = la.singular_values(pair.cross)
+        rho = la.canonical_values(pair.cross, min(pair.x.dims, pair.y.dims))
         return SVCCAResult(similarity=float(rho.mean()), rho=rho,
                            dims=(pair.x.dims, pair.y.dims))
     dx, dy = _svcca_sides(X, Y, keep)
@@ -312,8 +312,8 @@ def pwcca(X, Y, method: str = "auto") -> float:
         pair = _cca_pair(X, Y, method)
         _warn_small_sample(pair.x.dims, pair.y.dims, pair.mom.n, "pwcca")
         proj = pair.x.proj
-        if proj is None:  # Gram route: basis.T @ C_x = T.T @ G_xx
-            proj = pair.x.transform.T @ pair.mom.block(0, 0)
+        if proj is None:  # Gram route: basis.T @ C_x = A.T @ G_xx
+            proj = pair.x.left(pair.mom.block(0, 0))
         return _pwcca_value(pair.cross, proj)
     sx = _cca_side(X, method, "X")
     sy = _cca_side(Y, method, "Y")

@@ -333,11 +333,50 @@ def test_torch_tensors_give_the_same_numbers():
     tx = torch.tensor(x, dtype=torch.float32, requires_grad=True)
     ty = torch.tensor(y, dtype=torch.float64)
     x32 = tx.detach().numpy().astype(np.float64)
-    assert sk.svcca(tx, ty).similarity == sk.svcca(x32, y).similarity
-    np.testing.assert_array_equal(sk.cca(tx, ty).rho, sk.cca(x32, y).rho)
-    assert sk.pwcca(tx, ty) == sk.pwcca(x32, y)
-    assert sk.linear_cka(tx, ty) == sk.linear_cka(x32, y)
+    assert sk.svcca(tx, ty).similarity == pytest.approx(sk.svcca(x32, y).similarity, abs=1e-13)
+    np.testing.assert_allclose(sk.cca(tx, ty).rho, sk.cca(x32, y).rho, atol=1e-13)
+    assert sk.pwcca(tx, ty) == pytest.approx(sk.pwcca(x32, y), abs=1e-13)
+    assert sk.linear_cka(tx, ty) == pytest.approx(sk.linear_cka(x32, y), abs=1e-13)
     assert sk.decompose(tx).dims == sk.decompose(x32).dims
+
+
+@pytest.fixture
+def on_device(monkeypatch):
+    """CPU tensors take the path of tensors on a GPU (float64 products on the device)."""
+    from svccakit.similarity import _source
+
+    monkeypatch.setattr(_source, "_on_device", lambda t: True)
+
+
+def test_device_tensors_computed_on_their_device_agree_with_numpy(on_device):
+    from svccakit.similarity._source import as_source
+
+    x, y = related(21, n=300, dx=9, dy=7)
+    for dtype in (torch.float64, torch.float32, torch.float16):
+        tx, ty = torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)
+        assert as_source(tx, "X").kind == "device"
+        ax, ay = tx.double().numpy(), ty.double().numpy()
+        assert sk.svcca(tx, ty).similarity == pytest.approx(sk.svcca(ax, ay).similarity,
+                                                            abs=1e-10)
+        assert sk.svcca(tx, ay, keep=1.0).dims == sk.svcca(ax, ay, keep=1.0).dims
+        np.testing.assert_allclose(sk.cca(tx, ty).rho, sk.cca(ax, ay).rho, atol=1e-10)
+        np.testing.assert_allclose(sk.cca(tx, ty, method="accurate").rho,
+                                   sk.cca(ax, ay).rho, atol=1e-10)
+        assert sk.pwcca(tx, ty) == pytest.approx(sk.pwcca(ax, ay), abs=1e-10)
+        for debiased in (False, True):
+            assert sk.linear_cka(tx, ty, debiased=debiased) == pytest.approx(
+                sk.linear_cka(ax, ay, debiased=debiased), abs=1e-10)
+        dec = sk.decompose(tx)
+        assert sk.svcca(dec, ty).similarity == pytest.approx(sk.svcca(ax, ay).similarity,
+                                                             abs=1e-10)
+        np.testing.assert_allclose(dec.centred, ax - ax.mean(0), atol=1e-12)
+    bad = torch.tensor(y)
+    bad[4, 2] = float("inf")
+    with pytest.raises(ValueError, match=r"Y must contain only finite values, got 0 NaN and 1 Inf"):
+        sk.svcca(torch.tensor(x), bad)
+    big = torch.tensor(x) * 1e300  # rescaled on the device too
+    assert sk.svcca(big, torch.tensor(y)).similarity == pytest.approx(
+        sk.svcca(x, y).similarity, abs=1e-12)
 
 
 def test_inputs_are_not_modified():
