@@ -23,9 +23,8 @@ the R route.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg as sla
@@ -317,10 +316,20 @@ class Side:
     dims: int
     route: str
     transform: np.ndarray | None  # basis = C @ transform
-    get_basis: Callable[[], np.ndarray | None]  # explicit (n, k) basis, None if not cheap
+    basis: np.ndarray | None  # explicit (n, k) basis from an SVD of the data, or None
     gram: np.ndarray | None  # centred Gram (scaled), when known
     sv: np.ndarray | None = None  # singular values (equilibrated data for CCA)
     proj: np.ndarray | None = None
+    _made: dict = field(default_factory=dict, repr=False)  # C @ transform, once formed
+
+    def get_basis(self) -> np.ndarray:
+        """The explicit basis (n, k): from the SVD, or ``C @ transform`` formed once."""
+        if self.basis is not None:
+            return self.basis
+        if "basis" not in self._made:
+            self._made["basis"] = basis_of(self.src, self.mean, self.exp, self.live,
+                                           self.transform)
+        return self._made["basis"]
 
     @property
     def exact(self) -> bool:
@@ -360,8 +369,7 @@ def single_side(src: Source, name: str, kind: str, param) -> Side:
     mean, exp, live, gram = mom.side_mean(0), mom.exps[0], mom.side_live(0), mom.block(0, 0)
     if isinstance(out, Reduced):
         t = out.transform if out.frame is None else out.frame.explicit(src.d)
-        basis = functools.cache(lambda: basis_of(src, mean, exp, live, t))
-        return Side(src, mean, exp, live, out.dims, "gram", t, basis, gram, out.sv)
+        return Side(src, mean, exp, live, out.dims, "gram", t, None, gram, out.sv)
     return _accurate_side(src, name, kind, param, mom)
 
 
@@ -381,7 +389,7 @@ def _accurate_side(src: Source, name: str, kind: str, param, mom: Moments) -> Si
             q = u[:, :rank]
             t = np.zeros((src.d, rank))
             t[idx] = vt[:rank].T / s[:rank] / norms[:, None]
-            return Side(src, mean, exp, live, rank, "qr", t, lambda: q, gram, s[:rank])
+            return Side(src, mean, exp, live, rank, "qr", t, q, gram, s[:rank])
         u, s, vt = la.thin_svd(c)
         rank = la.svd_rank(s, shape, float(np.sqrt(src.n) * np.linalg.norm(mean[idx])))
         if rank == 0:
@@ -391,14 +399,13 @@ def _accurate_side(src: Source, name: str, kind: str, param, mom: Moments) -> Si
             raise ValueError(f"keep={param} directions requested for {name}, but its numerical "
                              f"rank is only {rank} ({shape[1]} features, {shape[0]} samples)")
         q = u[:, :k]
-        return Side(src, mean, exp, live, k, "svd", vt[:k].T / s[:k], lambda: q, gram,
+        return Side(src, mean, exp, live, k, "svd", vt[:k].T / s[:k], q, gram,
                     s[:rank], proj=s[:k, None] * vt[:k])
     r = joint_r([src], mom)
     red = r_cca(r, mom, 0, name, shape) if kind == "cca" else r_svcca(r, mom, 0, param, name,
                                                                      shape)
     t = red.transform  # streamed: basis = C @ transform, formed only when asked for
-    basis = functools.cache(lambda: basis_of(src, mean, exp, live, t))
-    return Side(src, mean, exp, live, red.dims, red.route, t, basis, gram, red.sv, red.proj)
+    return Side(src, mean, exp, live, red.dims, red.route, t, None, gram, red.sv, red.proj)
 
 
 def cross(sx: Side, sy: Side) -> np.ndarray:
