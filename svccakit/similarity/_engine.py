@@ -54,35 +54,21 @@ def no_variance(name: str, shape: tuple[int, int]) -> ValueError:
 
 @dataclass(frozen=True, eq=False)
 class Frame:
-    """A side's directions as ``C @ A`` with ``A = S P L^-T``, never formed.
+    """A side's whitened directions as ``C @ A`` with ``A = S L^-T``, never formed.
 
-    ``S`` picks the live neurons and scales them (CCA's equilibration; identity
-    for SVCCA), ``P = I - V_b V_b.T`` removes dropped eigenvectors ``V_b`` (SVCCA)
-    and ``L`` is a Cholesky factor:
-
-    - CCA: ``L L.T`` is the equilibrated Gram matrix, so ``C @ A`` are
-      orthonormal whitened directions (the Cholesky factor replaces an
-      eigendecomposition: ``d^3 / 3`` flops instead of about ``9 d^3``);
-    - SVCCA: ``L L.T = G + V_b (c - Lam_b) V_b.T`` (the ``d - k`` dropped
-      eigenvalues replaced by the smallest kept one, ``c``); the frame's Gram
-      matrix is then an orthogonal projector of rank ``k``, so the frame spans the
-      kept directions and meets another side with the same canonical
-      correlations, while only the dropped eigenvectors had to be computed.
+    ``S`` picks the live neurons and divides them by their norms (CCA's column
+    equilibration) and ``L L.T`` is the equilibrated Gram matrix, so ``C @ A``
+    are orthonormal directions spanning the side: a Cholesky factor
+    (``d^3 / 3`` flops) in place of an eigendecomposition (about ``9 d^3``).
     """
 
     chol: np.ndarray  # (m, m) lower triangular
-    drop: np.ndarray | None = None  # (m, d - k)
-    rows: np.ndarray | None = None  # live neurons (m of d)
-    scale: np.ndarray | None = None  # (m,) 1 / norms
+    rows: np.ndarray  # live neurons (m of d)
+    scale: np.ndarray  # (m,) 1 / norms
 
     def left(self, w: np.ndarray) -> np.ndarray:
         """``A.T @ w`` for ``w`` with ``d`` rows."""
-        if self.rows is not None:
-            w = w[self.rows]
-        if self.scale is not None:
-            w = w * self.scale[:, None]
-        if self.drop is not None and self.drop.shape[1]:
-            w = w - self.drop @ (self.drop.T @ w)
+        w = w[self.rows] * self.scale[:, None]
         with la.blas_threads():
             return sla.solve_triangular(self.chol, w, lower=True, check_finite=False)
 
@@ -172,49 +158,6 @@ def gram_svcca(mom: Moments, i: int, keep):
     noise = lam[0] * max(mom.n, g.shape[0]) * la.EPS
     return Reduced(dims=k, route="gram", sv=np.sqrt(lam[lam > noise]),
                    transform=v[:, :k] / np.sqrt(lam[:k]))
-
-
-def gram_svcca_pair(mom: Moments, i: int, keep):
-    """As :func:`gram_svcca`, computing only the eigenvectors it needs.
-
-    One tridiagonal reduction gives every eigenvalue (so ``k`` and the trust
-    test); then either the ``k`` kept eigenvectors (when ``k <= d / 2``) or the
-    ``d - k`` dropped ones and a :class:`Frame`. Falls back to
-    :func:`gram_svcca` if LAPACK reports a problem.
-    """
-    n_live = int(mom.side_live(i).sum())
-    if mom.n <= n_live:
-        return ACCURATE
-    g = mom.block(i, i)
-    d = g.shape[0]
-    tri = la.tridiagonal(g.T)  # g is symmetric: its F-ordered view, overwritten
-    asc = None if tri is None else la.tridiagonal_values(tri)
-    if asc is None:  # pragma: no cover - LAPACK failure
-        return gram_svcca(mom, i, keep)
-    lam = np.maximum(asc[::-1], 0.0)
-    k = keep_dims(lam, keep, n_live)
-    if k > n_live or lam[k - 1] <= 0.0:
-        return ACCURATE
-    ratio = lam[k - 1] / lam[0]
-    if ratio < la.GRAM_MIN_RATIO * mom.trace_loss(i):
-        return RECENTRE if ratio >= la.GRAM_MIN_RATIO and not mom.exact else ACCURATE
-    sv = np.sqrt(lam[lam > lam[0] * max(mom.n, d) * la.EPS])
-    if k <= d - k:
-        v = la.tridiagonal_vectors(tri, d - k, d)
-        if v is not None:
-            return Reduced(dims=k, route="gram", sv=sv, transform=v[:, ::-1] / np.sqrt(lam[:k]))
-    else:
-        drop = la.tridiagonal_vectors(tri, 0, d - k)
-        if drop is not None:
-            g = mom.block(i, i)
-            g += (drop * (lam[k - 1] - asc[: d - k])) @ drop.T
-            try:
-                with la.blas_threads():
-                    chol = sla.cholesky(g, lower=True, overwrite_a=True, check_finite=False)
-                return Reduced(dims=k, route="gram", sv=sv, frame=Frame(chol, drop))
-            except np.linalg.LinAlgError:  # pragma: no cover - G' is positive definite
-                pass
-    return gram_svcca(mom, i, keep)  # pragma: no cover - LAPACK failure
 
 
 # ---------------------------------------------------------------------------

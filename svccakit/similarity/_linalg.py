@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
-from scipy.linalg import lapack
 
 EPS = np.finfo(np.float64).eps
 GRAM_MAX_COND = 1e3  # largest sigma_1 / sigma_k the Gram route is trusted with
@@ -72,72 +70,6 @@ def eigh_desc(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with blas_threads():
         lam, v = sla.eigh(g, driver="evd", check_finite=False, overwrite_a=True)
     return np.maximum(lam[::-1], 0.0), v[:, ::-1]
-
-
-@dataclass(frozen=True, eq=False)
-class Tridiagonal:
-    """``g = Q T Q.T`` with ``T`` tridiagonal (LAPACK ``dsytrd``, lower storage)."""
-
-    reflectors: np.ndarray  # (d, d): Householder vectors below the subdiagonal
-    tau: np.ndarray
-    diag: np.ndarray
-    off: np.ndarray
-
-    @property
-    def size(self) -> int:
-        return self.diag.size
-
-
-def tridiagonal(g: np.ndarray) -> Tridiagonal | None:
-    """Reduce symmetric ``g`` to tridiagonal form (``g`` is overwritten); None on failure."""
-    d = g.shape[0]
-    with blas_threads():
-        work, info = lapack.dsytrd_lwork(d, lower=1)
-        if info != 0:  # pragma: no cover - LAPACK workspace query
-            return None
-        c, diag, off, tau, info = lapack.dsytrd(g, lower=1, lwork=max(1, int(work)),
-                                                overwrite_a=1)
-    if info != 0:  # pragma: no cover - dsytrd does not fail on finite input
-        return None
-    return Tridiagonal(c, tau, diag, off)
-
-
-def tridiagonal_values(t: Tridiagonal) -> np.ndarray | None:
-    """All eigenvalues, ascending (LAPACK ``dsterf``); None on failure."""
-    if t.size == 1:
-        return t.diag.copy()
-    with blas_threads():
-        lam, info = lapack.dsterf(t.diag.copy(), t.off.copy())
-    return None if info != 0 else lam
-
-
-def tridiagonal_vectors(t: Tridiagonal, lo: int, hi: int) -> np.ndarray | None:
-    """Eigenvectors ``lo..hi-1`` (ascending order, 0-based) of ``g``, shape (d, hi - lo).
-
-    MRRR on the tridiagonal matrix (``dstemr``, O(d) per vector) and the
-    back-transformation by the stored reflectors (``dormqr``, O(d^2) per
-    vector): the cost of a full eigendecomposition's vectors is paid only for
-    the vectors asked for. None on failure.
-    """
-    d, m = t.size, hi - lo
-    if m == 0:
-        return np.zeros((d, 0))
-    if d == 1:
-        return np.ones((1, 1))
-    off = np.zeros(d)
-    off[:-1] = t.off
-    with blas_threads():
-        found, _, z, info = lapack.dstemr(t.diag.copy(), off, 2, 0.0, 0.0, lo + 1, hi)
-        if info != 0 or found != m:
-            return None
-        z = np.asfortranarray(z[:, :m])
-        if d > 1:
-            tail, _, info = lapack.dormqr("L", "N", t.reflectors[1:, :-1], t.tau, z[1:],
-                                          lwork=max(1, 64 * m), overwrite_c=1)
-            if info != 0:  # pragma: no cover
-                return None
-            z[1:] = tail
-    return z
 
 
 def thin_svd(a: np.ndarray, compute_uv: bool = True):

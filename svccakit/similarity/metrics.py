@@ -200,7 +200,7 @@ def svcca(X, Y, keep: float | int | None = None) -> SVCCAResult:
             _check_keep_features(kx, src, name)
         pair = en.reduce_pair(
             sources, ("X", "Y"),
-            lambda mom, i: en.gram_svcca_pair(mom, i, kx),
+            lambda mom, i: en.gram_svcca(mom, i, kx),
             lambda r, mom, i, name, shape: en.r_svcca(r, mom, i, kx, name, shape),
         )
         _warn_small_sample(pair.x.dims, pair.y.dims, pair.mom.n, "svcca")
