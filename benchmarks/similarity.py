@@ -30,22 +30,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
 import sys
 import time
 
+import _docs  # benchmarks/_docs.py: --write-docs into docs/benchmarks.md
 import numpy as np
 import scipy.linalg as sla
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import svccakit as sk
-
-try:
-    import _docs  # benchmarks/_docs.py: --write-docs into docs/benchmarks.md
-except ImportError:  # pragma: no cover - older checkouts without the helper
-    _docs = None
 
 DEFAULT_SIZES = "1000x256,5000x512,10000x500,10000x1024"
 QUICK_SIZES = "1000x128,4000x256"
@@ -170,8 +164,7 @@ def main() -> None:
     parser.add_argument("--spectrum", choices=["heavy", "lowrank"], default="heavy")
     parser.add_argument("--google-svcca", default=os.environ.get("GOOGLE_SVCCA"),
                         help="a checkout of github.com/google/svcca (for cca_core.py)")
-    if _docs is not None:
-        _docs.add_argument(parser)
+    _docs.add_argument(parser)
     args = parser.parse_args()
     sizes = [tuple(int(v) for v in s.split("x")) for s in
              (QUICK_SIZES if args.quick else args.sizes).split(",")]
@@ -182,8 +175,7 @@ def main() -> None:
     zoo = cca_zoo_cca()
     if zoo is not None:
         peers["cca-zoo CCA"] = zoo
-    capture = _docs.capture() if _docs is not None else contextlib.nullcontext(io.StringIO())
-    with capture as printed:
+    with _docs.capture() as printed:
         blas = [f"{i['internal_api']} {i['version']}" for i in threadpool_info()
                 if i["user_api"] == "blas"]
         load = "{:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg())
@@ -191,7 +183,7 @@ def main() -> None:
               f"{load} on {os.cpu_count()} CPUs")
         for n, d in sizes:
             run_size(n, d, args, peers)
-    if getattr(args, "write_docs", None):
+    if args.write_docs:
         _docs.write_results("similarity", printed.getvalue(), page=args.write_docs)
 
 

@@ -21,8 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -30,12 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _docs  # benchmarks/_docs.py: --write-docs into docs/benchmarks.md
 import numpy as np
-
-try:
-    import _docs  # benchmarks/_docs.py: --write-docs into docs/benchmarks.md
-except ImportError:  # pragma: no cover - older checkouts without the helper
-    _docs = None
 
 _CHILD = r"""
 import json, sys, time
@@ -102,12 +96,10 @@ def main() -> None:
     parser.add_argument("--skip-in-memory", action="store_true",
                         help="do not run the in-memory comparison (needs ~2 x rows x "
                              "features x 4 bytes)")
-    if _docs is not None:
-        _docs.add_argument(parser)
+    _docs.add_argument(parser)
     args = parser.parse_args()
-    capture = _docs.capture() if _docs is not None else contextlib.nullcontext(io.StringIO())
 
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp, capture as printed:
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp, _docs.capture() as printed:
         path = Path(tmp) / "layers.h5"
         start = time.perf_counter()
         write_data(path, args.rows, args.features)
@@ -128,7 +120,7 @@ def main() -> None:
             print(f"  |streamed - in memory|: svcca "
                   f"{abs(streamed['svcca'] - memory['svcca']):.1e}, linear_cka "
                   f"{abs(streamed['cka'] - memory['cka']):.1e} (target <= 1e-8)")
-    if getattr(args, "write_docs", None):
+    if args.write_docs:
         _docs.write_results("streaming", printed.getvalue(), page=args.write_docs)
 
 

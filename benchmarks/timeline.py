@@ -29,13 +29,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
 import tempfile
 import time
 from pathlib import Path
 
+import _docs  # benchmarks/_docs.py: --write-docs into docs/benchmarks.md
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
@@ -45,11 +44,6 @@ from svccakit.meanfield.nets import mlp
 from svccakit.record.recorder import Recorder
 from svccakit.record.store import open_run
 from svccakit.similarity import svcca
-
-try:
-    import _docs  # benchmarks/_docs.py: --write-docs into docs/benchmarks.md
-except ImportError:  # pragma: no cover - older checkouts without the helper
-    _docs = None
 
 IN_FEATURES = 32
 
@@ -148,13 +142,11 @@ def main() -> None:
     parser.add_argument("--naive", action="store_true", help="also time the naive loop")
     parser.add_argument("--dask", type=int, default=0, metavar="N",
                         help="also run on a LocalCluster of N single-threaded workers")
-    if _docs is not None:
-        _docs.add_argument(parser)
+    _docs.add_argument(parser)
     args = parser.parse_args()
-    capture = _docs.capture() if _docs is not None else contextlib.nullcontext(io.StringIO())
-    with capture as printed:
+    with _docs.capture() as printed:
         run(args)
-    if getattr(args, "write_docs", None):
+    if args.write_docs:
         _docs.write_results("timeline", printed.getvalue(), page=args.write_docs)
 
 
