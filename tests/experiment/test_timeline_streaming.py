@@ -47,7 +47,8 @@ def test_large_layers_are_streamed_with_the_same_numbers(tmp_path, monkeypatch):
     monkeypatch.setattr(tl, "STREAM_BYTES", 1)  # every layer counts as large
     monkeypatch.setattr(tl, "_snapshot", spy)
     streamed = tl.timeline(run, reference, **kwargs)
-    assert streamed_snapshots and all(streamed_snapshots)
+    assert streamed_snapshots
+    assert all(streamed_snapshots)
     pd.testing.assert_frame_equal(streamed.drop(columns=["value", "baseline"]),
                                   loaded.drop(columns=["value", "baseline"]))
     np.testing.assert_allclose(streamed["value"], loaded["value"], atol=1e-10)
