@@ -453,7 +453,7 @@ class Recorder:
         self._reduce.check_used(list(acts))
         self._outputs.check_used(list(dict.fromkeys(n.split("@")[0] for n in acts)))
         layer_attrs = {}
-        for name, (shape, dtype) in shapes.items():
+        for name in shapes:
             raw_shape, _, text = self._pass_info[name]
             layer_attrs[name] = {
                 "reduce": str(self._reducers[name].spec),

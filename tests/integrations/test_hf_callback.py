@@ -89,10 +89,12 @@ def test_records_transformer_blocks_at_global_steps(tmp_path):
         np.testing.assert_array_equal(run.steps, [0, 2, 4, 6])
         assert run.layer_names == ["bert.encoder.layer.0", "bert.encoder.layer.1"]
         info = run.layer_info("bert.encoder.layer.1")
-        assert info.reduce == "pool" and info.shape == (16, 16)
+        assert info.reduce == "pool"
+        assert info.shape == (16, 16)
         assert info.raw_shape == (16, LENGTH, 16)
         loss = run.metrics["loss"]
-        assert math.isnan(loss[0]) and np.isfinite(loss[1:]).all()
+        assert math.isnan(loss[0])
+        assert np.isfinite(loss[1:]).all()
         assert 0.3 < loss[1] < 1.2  # a 2-class cross-entropy near ln 2 at the start
         np.testing.assert_array_equal(run.probe_call[1]["attention_mask"], MASK.numpy())
         # the stored block output is the pooled hidden state of that block

@@ -73,7 +73,8 @@ def test_records_at_global_steps_with_the_loss(tmp_path):
         assert run.closed_cleanly
         np.testing.assert_array_equal(run.steps, [0, 4, 8, 12])
         loss = run.metrics["loss"]
-        assert math.isnan(loss[0]) and np.isfinite(loss[1:]).all()
+        assert math.isnan(loss[0])
+        assert np.isfinite(loss[1:]).all()
         assert run.layer_names == ["net.1", "net.2"]
         assert run.attrs["seed"] == 0
 

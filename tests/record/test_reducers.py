@@ -234,12 +234,13 @@ def test_budget_refuses_before_anything_is_written(tmp_path):
     path = tmp_path / "r.h5"
     # relu1 alone is 50 * 8 * 16 * 16 * 4 bytes = 0.41 MB
     rec = svccakit.Recorder(model, x, path, budget_mb=0.5)
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ValueError, match="budget_mb") as err:
         rec.record(0)
     message = str(err.value)
     assert "one snapshot would hold 1.0 MB over 6 layers, more than the budget of 0.5 MB" in message
     assert "relu1: (50, 8, 16, 16) -> (50, 8, 16, 16), 0.4 MB, reduce='none'" in message
-    assert "reduce='pool'" in message and "reduce='project:" in message
+    assert "reduce='pool'" in message
+    assert "reduce='project:" in message
     assert "reduce='positions:64'" in message  # 64 positions fit here
     assert not path.exists()
     assert not any(tmp_path.iterdir())
@@ -332,5 +333,6 @@ def test_projection_shifts_cka_by_the_predicted_factor_and_svcca_little():
         factor = 1 / np.sqrt((1 + (1 + r_a) / dim) * (1 + (1 + r_b) / dim))
         assert abs(cka_shift[dim] - full_cka * (factor - 1)) < 0.03, (dim, cka_shift, factor)
     assert cka_shift[32] < cka_shift[128] < cka_shift[256] < 0  # shrinks as D grows
-    assert abs(svcca_shift[128]) < 0.01 and abs(svcca_shift[256]) < 0.005, svcca_shift
+    assert abs(svcca_shift[128]) < 0.01, svcca_shift
+    assert abs(svcca_shift[256]) < 0.005, svcca_shift
     assert abs(svcca_shift[32]) > abs(svcca_shift[256])
