@@ -182,7 +182,9 @@ class Probe:
 def as_probe(probe: Any) -> Probe:
     """Any accepted probe structure as a :class:`Probe` (copied, validated)."""
     if isinstance(probe, Probe):
-        return Probe(*probe.args, targets=probe.targets, **probe.kwargs)
+        out = Probe(*probe.args, targets=probe.targets, **probe.kwargs)
+        out.form = probe.form  # what forward= receives stays what the user gave
+        return out
     if isinstance(probe, torch.Tensor | np.ndarray):
         out = Probe(_tensor(probe, "inputs"))
         out.form = "tensor"

@@ -375,6 +375,12 @@ class Recorder:
         try:
             for name in targets:
                 handles.append(names[name].register_forward_hook(make_hook(name)))
+            if self.forward is None and type(module).forward is nn.Module.forward:
+                raise TypeError(
+                    f"model: {type(module).__name__} defines no forward(), so the probe cannot "
+                    f"be run through it; pass forward=lambda model, probe: ... "
+                    f"(e.g. model.net(probe))"
+                )
             module.eval()
             probe = self._probe_on(module)
             with torch.random.fork_rng(devices=devices), torch.no_grad():

@@ -218,3 +218,20 @@ def test_transformer_blocks_preset(tmp_path):
         assert rec.layer_names == ["1.layers.0", "1.layers.1", "1.layers.2"]
     with pytest.raises(ValueError, match="Linear has no nn.ModuleList of blocks"):
         transformer_blocks(nn.Linear(2, 2))
+
+
+def test_a_model_without_forward_asks_for_forward(tmp_path):
+    class NoForward(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(3, 2)
+
+    model = NoForward()
+    rec = svccakit.Recorder(model, torch.randn(4, 3), tmp_path / "a.h5")
+    with pytest.raises(TypeError, match="NoForward defines no forward.*pass forward="):
+        rec.record(0)
+    rec.close()
+    with svccakit.Recorder(model, torch.randn(4, 3), tmp_path / "b.h5", layers=["net"],
+                           forward=lambda m, x: m.net(x)) as rec:
+        rec.record(0)
+    assert sum(len(m._forward_hooks) for m in model.modules()) == 0
