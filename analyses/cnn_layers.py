@@ -29,10 +29,10 @@ import svccakit  # noqa: E402
 METRICS = ("svcca", "cka")
 
 
-def layer_matrix(run_a: str, run_b: str, metrics=METRICS):
+def layer_matrix(run_a: str, run_b: str, metrics=METRICS, n_jobs: int = 1):
     """Layer x layer similarity at the last snapshot: {metric: DataFrame (a layers x b layers)}."""
     table = svccakit.timeline([run_b], run_a, metrics=metrics, pairs="all", baseline_n=0,
-                              progress=False)
+                              n_jobs=n_jobs, progress=False)
     last = table[table["step"] == table["step"].max()]
     with svccakit.open_run(run_a) as a, svccakit.open_run(run_b) as b:
         rows, cols = a.layer_names, b.layer_names
