@@ -19,12 +19,6 @@ import svccakit  # noqa: E402
 from svccakit.integrations.hf import RecorderCallback  # noqa: E402
 from svccakit.record import transformer_blocks  # noqa: E402
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::UserWarning"),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore::FutureWarning"),
-]
-
 VOCAB, LENGTH = 30, 8
 
 

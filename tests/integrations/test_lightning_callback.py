@@ -13,14 +13,6 @@ pl = pytest.importorskip("lightning.pytorch", reason="needs the [lightning] extr
 import svccakit  # noqa: E402
 from svccakit.integrations.lightning import RecorderCallback  # noqa: E402
 
-pytestmark = [
-    # Lightning's advice about worker counts, logging and the like, not errors of ours
-    pytest.mark.filterwarnings("ignore::UserWarning"),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    # lightning 2.6 against torch 2.13's pytree
-    pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning"),
-]
-
 
 class Tiny(pl.LightningModule):
     def __init__(self, seed=0, fail_at=None, accumulate_check=False):
