@@ -1,6 +1,6 @@
 """How far SVCCA and linear CKA move when layers are stored with ``reduce="project:D"``.
 
-    python benchmarks/projection.py
+    python benchmarks/projection.py [--write-docs]
 
 Two pairs of representations of 1,000 inputs are compared before and after the
 recorder's fixed Gaussian projection (each side its own matrix, as two layers of
@@ -18,6 +18,9 @@ The prediction printed beside linear CKA is the expected shrink factor
 
 from __future__ import annotations
 
+import argparse
+
+import _docs
 import numpy as np
 import torch
 from torch import nn
@@ -51,7 +54,18 @@ def random_conv(n: int = 1000):
         return tuple(net(s)(x).reshape(n, -1).double().numpy() for s in (0, 1))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    _docs.add_argument(parser)
+    args = parser.parse_args(argv)
+    with _docs.capture() as printed:
+        _run()
+    if args.write_docs:
+        _docs.write_results("projection", printed.getvalue(), page=args.write_docs)
+    return 0
+
+
+def _run() -> None:
     for title, (a, b) in (("low rank", low_rank()), ("random conv", random_conv())):
         r_a, r_b = effective_rank(a), effective_rank(b)
         cka, svcca = svccakit.linear_cka(a, b), float(svccakit.svcca(a, b))
@@ -69,7 +83,6 @@ def main() -> int:
             mc, ms = float(np.mean(got_cka)), float(np.mean(got_svcca))
             print(f"  {dim:>4} {mc:7.3f} {mc - cka:+7.3f} {cka * (factor - 1):+9.3f} "
                   f"{ms:7.3f} {ms - svcca:+7.3f}")
-    return 0
 
 
 if __name__ == "__main__":
