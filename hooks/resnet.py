@@ -104,9 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reduce", default=Config.reduce,
                         help="reducer for every layer: none, pool, positions:K, project:D")
     parser.add_argument("--n-probe", type=int, default=Config.n_probe)
+    parser.add_argument("--batch-size", type=int, default=Config.batch_size)
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
-    cfg = Config(steps=args.steps, seed=args.seed, reduce=args.reduce, n_probe=args.n_probe)
+    cfg = Config(steps=args.steps, seed=args.seed, reduce=args.reduce, n_probe=args.n_probe,
+                 batch_size=args.batch_size)
 
     # the probe is the same images for every seed (first n_probe of a fixed shuffle)
     x, y = digits_32(seed=1234)

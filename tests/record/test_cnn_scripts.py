@@ -24,7 +24,7 @@ def test_resnet_hook_and_cross_seed_figure(tmp_path, capsys):
     runs = [tmp_path / f"seed{s}.h5" for s in (0, 1)]
     for seed, path in enumerate(runs):
         assert hook.main(["--out", str(path), "--steps", "3", "--seed", str(seed),
-                          "--n-probe", "40"]) == 0
+                          "--n-probe", "40", "--batch-size", "8"]) == 0
     with svccakit.open_run(runs[0]) as run:
         assert run.layer_names == ["stem", "stages.0.0", "stages.1.0", "stages.2.0", "fc"]
         assert run.layer_shape("stages.1.0") == (40, 32)
