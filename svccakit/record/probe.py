@@ -44,6 +44,9 @@ def _tensor(x: Any, what: str) -> torch.Tensor:
 class Probe:
     """A probe batch of any structure: positional inputs, keyword inputs, targets.
 
+    Tensors are copied: later changes to the caller's tensors do not reach the
+    probe.
+
     Parameters
     ----------
     *args : Tensor or ndarray of shape (n_probe, ...)
@@ -52,9 +55,6 @@ class Probe:
         Stored in the run file (``/probe/targets``), not passed to the model.
     **kwargs : Tensor, ndarray, or a bool/int/float/str/None constant
         Keyword inputs of the model's forward.
-
-    Tensors are copied (later changes to the caller's tensors do not reach the
-    probe).
     """
 
     def __init__(self, *args: Any, targets: Any = None, **kwargs: Any):
