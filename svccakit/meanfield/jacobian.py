@@ -77,7 +77,7 @@ __all__ = [
     "jacobian_moments",
 ]
 
-WEIGHT_LAWS = ("gaussian", "orthogonal")
+_WEIGHT_LAWS = ("gaussian", "orthogonal")
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,7 @@ def _product_atoms(factors) -> list[tuple[float, float]]:
 
 def _check(depth, weights):
     depth = check_int(depth, "depth", 1)
-    check_choice(weights, "weights", WEIGHT_LAWS)
+    check_choice(weights, "weights", _WEIGHT_LAWS)
     return depth
 
 
