@@ -36,7 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", metavar="FILE", help="experiment config (TOML); default: embedded")
     p.add_argument("--task", choices=TASK_NAMES, help="the task (default: the config's)")
-    p.add_argument("--init", nargs="+", metavar="INIT", help="critical and/or random")
+    p.add_argument("--init", nargs="+", metavar="INIT", help="critical and/or a random scheme: pytorch-default, xavier, lecun, he")
     p.add_argument("--activation", nargs="+", metavar="SPEC",
                    help="relu and/or shifted-relu:ALPHA")
     p.add_argument("--noise", nargs="+", metavar="SPEC", help="none, dropout:P, gauss:SIGMA")

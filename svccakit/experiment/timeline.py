@@ -102,7 +102,7 @@ class _RefLayer:
     """One reference layer, read and decomposed once."""
 
     name: str
-    sides: dict  # metric -> svccakit.similarity.Decomposition of the (n_probe, d) snapshot
+    sides: dict | None  # metric -> Decomposition of the (n_probe, d) snapshot; None: constant
 
 
 def run_info(path: str | os.PathLike) -> RunInfo:
@@ -142,7 +142,7 @@ def timeline(
     reference: str | os.PathLike,
     *,
     metrics: Sequence[str] = ("svcca",),
-    pairs: str = "matching",
+    pairs: str = "all",
     layers: Sequence[str] | None = None,
     keep: float = 0.99,
     baseline_n: int = 10,
@@ -203,7 +203,9 @@ def timeline(
         One row per (run, step, layer, ref_layer, metric), columns
         :data:`COLUMNS`; ``value`` is the similarity and ``baseline`` its shuffled
         chance level (see the module docstring). Rows are ordered by run (as
-        given), step, layer, ref_layer and metric.
+        given), step, layer, ref_layer and metric. A snapshot whose layer is constant
+        over the probe (every unit dead) or not finite (training diverged) has no
+        similarity: its rows hold NaN, as do such a reference layer's.
     """
     import pandas as pd
 
@@ -304,7 +306,8 @@ def _read_reference(path: str, step: int | None, metrics: tuple[str, ...], keep:
         probe = np.asarray(run.probe)
         for name in info.layers:
             data = np.asarray(run.activations(name, index))
-            refs.append(_RefLayer(name=name, sides=_decompose(data, metrics, keep)))
+            sides = None if _constant(data) else _decompose(data, metrics, keep)
+            refs.append(_RefLayer(name=name, sides=sides))
     return info, tuple(refs), probe
 
 
@@ -369,12 +372,18 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
     with threadpool_limits(limits=1), open_run(task.info.path) as run:
         for t, step in enumerate(steps):
             data = np.asarray(run.activations(task.layer, t))  # each snapshot read once
-            sides = _decompose(data, settings.metrics, settings.keep)  # and decomposed once
-            # each metric against every reference layer at once (SVCCA: one product
-            # with the reference bases side by side)
-            values = {spec.name: spec.many(sides[spec.name],
-                                           [ref.sides[spec.name] for ref in task.refs])
-                      for spec in specs}
+            live = [r for r, ref in enumerate(task.refs) if ref.sides is not None]
+            values = {metric: [math.nan] * len(task.refs) for metric in settings.metrics}
+            sides = None
+            if not _constant(data) and live:
+                sides = _decompose(data, settings.metrics, settings.keep)  # decomposed once
+                # each metric against every reference layer at once (SVCCA: one product
+                # with the reference bases side by side)
+                for spec in specs:
+                    found = spec.many(sides[spec.name],
+                                      [task.refs[r].sides[spec.name] for r in live])
+                    for r, value in zip(live, found, strict=True):
+                        values[spec.name][r] = value
             with_baseline = settings.baseline_n > 0 and (
                 settings.baseline_at == "all" or t == last
             )
@@ -382,7 +391,7 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
                 for metric in settings.metrics:
                     value = values[metric][r]
                     base = math.nan
-                    if with_baseline:
+                    if with_baseline and sides is not None and ref.sides is not None:
                         seed = _baseline_seed(settings.seed, task.info.name, task.layer,
                                               ref.name, metric, int(step))
                         base = _baseline(metric, sides[metric], ref.sides[metric],
@@ -392,6 +401,13 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
         final = {(r[2], r[3]): r[5] for r in rows if r[0] == int(steps[last])}
         rows = [r[:5] + (final[(r[2], r[3])],) for r in rows]
     return rows
+
+
+def _constant(data: np.ndarray) -> bool:
+    """True when a snapshot has no usable similarity: every unit constant over the probe
+    (a dead layer), or a value that is not finite (a diverged network). Its rows hold NaN."""
+    flat = data.reshape(data.shape[0], -1)
+    return bool(np.all(flat == flat[:1])) or not bool(np.isfinite(flat).all())
 
 
 def _decompose(data: np.ndarray, metrics: tuple[str, ...], keep: float) -> dict:

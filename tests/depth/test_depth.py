@@ -228,7 +228,7 @@ def test_depth_config_errors(change, match):
     ({"task": {"name": "teacher", "n_train": 64, "n_val": 8}},
      "task.name: the depth experiment reconstructs digits"),
     ({"activations": ["shifted-relu:0.5"]}, r"activations: the depth experiment uses ReLU"),
-    ({"inits": ["random"]}, "inits: the depth experiment uses the critical initialisation"),
+    ({"inits": ["pytorch-default"]}, "inits: the depth experiment uses the critical initialisation"),
     ({"noises": ["additive-gauss:0.1"]}, "noises: expected 'none', 'dropout:P' or 'gauss:SIGMA'"),
     ({"task": {"name": "digits", "n_val": 0}}, "task.n_val: the depth experiment needs a validation"),
 ])

@@ -25,7 +25,7 @@ def _value(init, layer_index, step, seed):
 
 def _runs():
     """(name, init, activation, seed) of the 8 fake runs (noise "none")."""
-    for init in ("critical", "random"):
+    for init in ("critical", "pytorch-default"):
         for activation in ("relu", "shifted-relu:0.5"):
             for seed in (0, 1):
                 yield f"{init}-{activation}-none-s{seed}", init, activation, seed
@@ -88,7 +88,7 @@ def test_steps_to_threshold_is_first_crossing():
                 assert math.isnan(row[f"step_{t:g}"])
     # the critical networks get there sooner in this synthetic table
     crit = table[(table["init"] == "critical") & (table["layer"] == "act1")]["step_0.5"]
-    rand = table[(table["init"] == "random") & (table["layer"] == "act1")]["step_0.5"]
+    rand = table[(table["init"] == "pytorch-default") & (table["layer"] == "act1")]["step_0.5"]
     assert crit.max() < rand.min()
 
 

@@ -254,3 +254,17 @@ def test_custom_task_errors(kwargs, exc, match):
     args = {"x_train": np.zeros((20, 3)), "y_train": np.zeros(20), "probe": np.zeros((5, 3))} | kwargs
     with pytest.raises(exc, match=match):
         custom_task(args.pop("x_train"), args.pop("y_train"), **args)
+
+
+def test_no_student_seed_draws_the_teachers_weights():
+    # a critical student with noise seeded like the teacher would be the teacher up to a
+    # scale; the teacher has its own seed stream
+    import svccakit as sk
+
+    teacher = teacher_network(8, 16, 3, 2, seed=0)
+    w = teacher.fc2.weight.detach().flatten()
+    for seed in range(4):
+        student = sk.mlp(8, 16, 3, 2, activation="relu", noise="dropout:0.8")
+        sk.critical_(student, generator=seed)
+        v = student.fc2.weight.detach().flatten()
+        assert abs(float(torch.nn.functional.cosine_similarity(v, w, dim=0))) < 0.5

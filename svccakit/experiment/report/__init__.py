@@ -10,6 +10,10 @@ from svccakit import _lazy
 
 _EXPORTS = {
     "CURVE_COLUMNS": "svccakit.experiment.report.tables",
+    "READOUT_RANK": "svccakit.experiment.report.tables",
+    "best_matches": "svccakit.experiment.report.tables",
+    "chance_corrected": "svccakit.experiment.report.tables",
+    "reference_layers": "svccakit.experiment.report.tables",
     "THRESHOLDS": "svccakit.experiment.report.tables",
     "final_similarity": "svccakit.experiment.report.tables",
     "final_training": "svccakit.experiment.report.tables",

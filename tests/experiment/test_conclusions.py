@@ -1,0 +1,84 @@
+"""svccakit.experiment.report.conclusions: sentences written from measured tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from svccakit.experiment.report.conclusions import closeness, compare, conclusions, run_summary
+
+
+def test_compare_separates_only_beyond_the_seed_spread():
+    far = compare([0.9, 0.91, 0.92], [0.5, 0.52, 0.51])
+    assert far.separated and far.diff == pytest.approx(0.4)
+    near = compare([0.5, 0.7, 0.6], [0.55, 0.65, 0.6])
+    assert not near.separated
+    one = compare([0.9], [0.1, 0.2])  # one seed cannot separate anything
+    assert not one.separated and one.sd_a == 0.0
+    nan = compare([0.9, math.nan, 0.8], [0.1, 0.2])
+    assert nan.n_a == 2 and nan.separated
+    assert "0.850 ± 0.071 against 0.150 ± 0.071 (n = 2 seeds each)" == nan.text()
+
+
+def _fake(crit_final, he_final, crit_loss, he_loss, steps=(0, 10, 100)):
+    """results rows for 3 seeds x 2 inits, 2 reference layers, 2 student layers."""
+    rows = []
+    for init, finals, losses in (("critical", crit_final, crit_loss), ("he", he_final, he_loss)):
+        for seed, (final, loss) in enumerate(zip(finals, losses, strict=True)):
+            run = f"{init}-s{seed}"
+            for step in steps:
+                frac = step / steps[-1]
+                for ref in ("act1", "act2"):
+                    for layer in ("act1", "act2"):
+                        value = 0.3 + frac * (final - 0.3) if layer == ref else 0.31
+                        rows.append((run, "reference", init, "relu", "dropout:0.8", seed, step,
+                                     layer, ref, "svcca", value, 0.3))
+    results = pd.DataFrame(rows, columns=["run", "reference", "init", "activation", "noise",
+                                          "seed", "step", "layer", "ref_layer", "metric",
+                                          "value", "baseline"])
+    curves = pd.DataFrame(
+        [(f"{init}-s{seed}", init, "relu", "dropout:0.8", seed, 100, "loss", loss)
+         for init, losses in (("critical", crit_loss), ("he", he_loss))
+         for seed, loss in enumerate(losses)],
+        columns=["run", "init", "activation", "noise", "seed", "step", "metric", "value"])
+    return results, curves
+
+
+def test_closeness_is_chance_corrected_best_match():
+    results, _ = _fake([0.9] * 3, [0.6] * 3, [0.1] * 3, [0.2] * 3)
+    close = closeness(results)
+    last = close[(close["step"] == 100) & (close["init"] == "critical")]
+    np.testing.assert_allclose(last["closeness"], (0.9 - 0.3) / 0.7)
+    np.testing.assert_allclose(last["raw"], 0.9)
+    first = close[close["step"] == 0]
+    np.testing.assert_allclose(first["closeness"], (0.31 - 0.3) / 0.7)  # the off-diagonal wins
+
+
+def test_conclusions_say_better_where_separated_and_say_so_where_not():
+    results, curves = _fake([0.90, 0.91, 0.92], [0.60, 0.61, 0.62],
+                            [0.10, 0.12, 0.11], [0.10, 0.12, 0.11])
+    close = closeness(results)
+    summary = run_summary(curves, close, trivial_loss=0.5)
+    assert summary["rel_loss"].tolist() == pytest.approx([0.2, 0.24, 0.22] * 2)
+    text = "\n".join(conclusions(summary, close, informative_count=2, readout_count=1))
+    assert "closer" in text or "Closeness" in text
+    assert "Closeness to the optimum (SVCCA, chance-corrected, mean over the informative " \
+           "layers) at the last step 0.871" in text
+    assert "critical is better, beyond the seed spread" in text  # closeness
+    assert "final relative training loss 0.220 ± 0.020 against 0.220 ± 0.020" in text
+    assert "the seeds do not separate them" in text  # the loss
+    assert "Separated beyond the seed spread: closeness (relu, noise dropout:0.8, critical " \
+           "vs he)" in text
+    assert "1 optimum layer(s) have rank ≤ 2" in text
+
+
+def test_conclusions_report_no_learning_when_nothing_moves():
+    results, curves = _fake([0.3] * 3, [0.3] * 3, [0.69] * 3, [0.69] * 3)
+    close = closeness(results)
+    summary = run_summary(curves, close)
+    text = "\n".join(conclusions(summary, close, informative_count=2, readout_count=0))
+    assert "no speed to compare" in text
+    assert "no run reproduces the optimum's intermediate layers" in text
