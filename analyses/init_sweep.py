@@ -37,14 +37,13 @@ from svccakit.meanfield.schemes import init_phase
 
 INITS = ("critical", "he")
 SEEDS = (0, 1, 2)
-FULL = {
-    "task": ("teacher", "parity"),
-    "depth": (4, 8, 12),
-    "noise": ("none", "dropout:0.9", "dropout:0.8", "dropout:0.6"),
-    "activation": ("relu", "shifted-relu:0.5"),
-}
-QUICK = {"task": ("teacher",), "depth": (4,), "noise": ("dropout:0.8",),
-         "activation": ("relu",)}
+NOISES = ("none", "dropout:0.9", "dropout:0.8", "dropout:0.6")
+ACTIVATIONS = ("relu", "shifted-relu:0.5")
+# (parity stops at depth 8: under noise it is not learned at all even at depth 4)
+FULL = [{"task": "teacher", "depth": (4, 8, 12), "noise": NOISES, "activation": ACTIVATIONS},
+        {"task": "parity", "depth": (4, 8), "noise": NOISES, "activation": ACTIVATIONS}]
+QUICK = [{"task": "teacher", "depth": (4,), "noise": ("dropout:0.8",),
+          "activation": ("relu",)}]
 TASKS = {
     # the teacher: a critical random ReLU network of the students' depth and width;
     # every one of its layers is a full-rank intermediate representation
@@ -119,49 +118,75 @@ def run_setting(setting: dict, work: Path, n_jobs: int) -> list[dict]:
     return rows
 
 
+def _diff_cell(a: pd.Series, b: pd.Series) -> str:
+    a, b = a.dropna().astype(float), b.dropna().astype(float)
+    if len(a) < 2 or len(b) < 2:
+        return "—"
+    diff = a.mean() - b.mean()
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    text = f"{diff:+.3f}"
+    return f"**{text}**" if se > 0 and abs(diff) > 2 * se else text
+
+
+def _cell(v: pd.Series) -> str:
+    v = v.dropna().astype(float)
+    return "—" if len(v) == 0 else f"{v.mean():.3f} ± {v.std(ddof=1):.3f}"
+
+
 def summarise(table: pd.DataFrame) -> str:
     table = table.copy()
     if "diverged" in table:  # rows written before the column existed did not diverge
         table["diverged"] = table["diverged"].astype("boolean").fillna(False).astype(float)
-    metrics = ["diverged", "rel_loss", "rel_val_loss", "accuracy", "steps_to_half_loss", "svcca_final",
-               "svcca_final_corrected", "cka_final", "cka_final_corrected"]
     lines = ["# Critical against He initialisation under noise: the sweep", "",
              f"{len(table)} runs: {table.groupby(KEYS).ngroups} settings x "
-             f"{table['init'].nunique()} initialisations x {table['seed'].nunique()} seeds. "
+             f"{table['init'].nunique()} initialisations x {table['seed'].nunique()} seeds, "
+             f"{COMMON['steps']} SGD steps (lr {COMMON['optimiser.lr']}, momentum "
+             f"{COMMON['optimiser.momentum']}, batch {COMMON['optimiser.batch_size']}), width "
+             f"{COMMON['width']}. Written by `python analyses/init_sweep.py --out "
+             "analyses/results`.", "",
              "Mean ± standard deviation over seeds. *rel loss*: final training loss over the "
-             "best constant prediction's; *svcca/cka*: at the last step, for each informative "
-             "optimum layer (rank > 2) the most similar student layer, averaged over those "
-             "layers (chance level in brackets), raw and chance-corrected ((value - chance) / "
-             "(1 - chance)); *diverged*: fraction of seeds whose training loss stopped being finite "
-             "(the run ends there; its other numbers are from its last finite snapshot). "
-             "The best match is the student hidden layer with the highest "
-             "chance-corrected similarity. **Bold** difference: |critical - he| larger "
-             "than twice its standard error over seeds.", ""]
-    header = ["task", "depth", "noise", "activation", "metric", "critical", "he",
+             "best constant prediction's (1 = nothing learned). *closeness*: at the last step, "
+             "for each informative optimum layer (rank > 2) the chance-corrected similarity "
+             "((value - chance) / (1 - chance)) of the most similar student hidden layer, "
+             "averaged over those layers (0 = chance, 1 = the optimum's representation). "
+             "*diverged*: seeds whose training loss stopped being finite (the run ends there; "
+             "its loss is left out of the rel loss columns, its closeness is from its last finite "
+             "snapshot). **Bold** difference: "
+             "|critical - he| larger than twice its standard error over seeds.", "",
+             "## Summary", ""]
+    header = ["task", "depth", "noise", "activation", "diverged c / he", "rel loss critical",
+              "rel loss he", "Δ", "SVCCA closeness critical", "he", "Δ"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key, group in table.groupby(KEYS, sort=False):
+        c, h = group[group["init"] == "critical"], group[group["init"] == "he"]
+        div = f"{int(c['diverged'].sum())}/{len(c)} / {int(h['diverged'].sum())}/{len(h)}"
+        # a diverged run's loss is from its last finite snapshot: left out of the loss
+        cl, hl = c.loc[c["diverged"] == 0, "rel_loss"], h.loc[h["diverged"] == 0, "rel_loss"]
+        lines.append("| " + " | ".join([
+            *map(str, key), div, _cell(cl) if len(cl) else "all diverged",
+            _cell(hl) if len(hl) else "all diverged",
+            _diff_cell(cl, hl), _cell(c["svcca_final_corrected"]),
+            _cell(h["svcca_final_corrected"]),
+            _diff_cell(c["svcca_final_corrected"], h["svcca_final_corrected"])]) + " |")
+    metrics = ["rel_val_loss", "accuracy", "svcca_init_corrected", "svcca_final",
+               "cka_final", "cka_final_corrected"]
+    lines += ["", "## More measures", "",
+              "*svcca_init_corrected*: closeness at step 0; *svcca_final*, *cka_final*: the "
+              "raw best-match similarity (chance level in brackets).", ""]
+    header = ["task", "depth", "noise", "activation", "measure", "critical", "he",
               "critical - he"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for key, group in table.groupby(KEYS, sort=False):
         for metric in metrics:
-            cells = {}
-            values = {}
-            for init in INITS:
-                v = group.loc[group["init"] == init, metric].astype(float)
-                values[init] = v
-                text = "—" if v.isna().all() else f"{v.mean():.3f} ± {v.std(ddof=1):.3f}"
-                if metric in ("svcca_final", "cka_final") and init == "critical":
-                    chance = group[metric.replace("final", "chance")].mean()
-                    text += f" ({chance:.2f})"
-                cells[init] = text
-            a, b = values["critical"].dropna(), values["he"].dropna()
-            if len(a) >= 2 and len(b) >= 2:
-                diff = a.mean() - b.mean()
-                se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-                d = f"{diff:+.3f}"
-                cells["diff"] = f"**{d}**" if se > 0 and abs(diff) > 2 * se else d
-            else:
-                cells["diff"] = "—"
-            lines.append("| " + " | ".join([*map(str, key), metric, cells["critical"],
-                                             cells["he"], cells["diff"]]) + " |")
+            c = group.loc[group["init"] == "critical", metric]
+            h = group.loc[group["init"] == "he", metric]
+            if c.isna().all() and h.isna().all():
+                continue
+            text = _cell(c)
+            if metric in ("svcca_final", "cka_final"):
+                text += f" ({group[metric.replace('final', 'chance')].mean():.2f})"
+            lines.append("| " + " | ".join([*map(str, key), metric, text, _cell(h),
+                                             _diff_cell(c, h)]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -177,7 +202,12 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     csv_path = args.out / "init_sweep.csv"
     table = pd.read_csv(csv_path) if csv_path.exists() else pd.DataFrame()
-    settings = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    settings = []
+    for block in grid:
+        tasks = block["task"] if isinstance(block["task"], tuple) else (block["task"],)
+        axes = {"task": tasks, **{k: v for k, v in block.items() if k != "task"}}
+        settings += [dict(zip(axes, values, strict=True))
+                     for values in itertools.product(*axes.values())]
     for setting in settings:
         if len(table) and ((table[KEYS] == pd.Series(setting)).all(axis=1)).any():
             continue
@@ -187,6 +217,9 @@ def main(argv=None) -> None:
         table = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
         table.to_csv(csv_path, index=False)
         print(f"{setting}: {time.time() - start:.0f} s", flush=True)
+    keys = pd.DataFrame(settings)[KEYS]
+    table = table.merge(keys, on=KEYS, how="inner")  # only this grid's settings
+    table.to_csv(csv_path, index=False)
     (args.out / "init_sweep.md").write_text(summarise(table), encoding="utf-8")
     print(f"wrote {csv_path} and {args.out / 'init_sweep.md'}")
 

@@ -14,7 +14,7 @@ Layout (top-level keys, then one table per section)::
                 reference_seeds, reference_steps
     [init]      q_star, weights
     [optimiser] name, lr, momentum, batch_size, weight_decay, on_divergence
-    [schedule]  kind, n, every
+    [schedule]  kind, n, every, compression
     [timeline]  metrics, keep, pairs, baseline_n, baseline_at
 """
 
@@ -112,19 +112,21 @@ PAIRS = ("matching", "all")
 class TaskConfig:
     """The ``[task]`` section: what the networks learn and its optimal solution."""
 
-    name: str = _doc("; ".join(f'"{t.name}": {t.summary}' for t in TASKS.values()), "parity")
+    name: str = _doc("; ".join(f'"{t.name}": {t.summary}' for t in TASKS.values()), "teacher")
     n_bits: int = _doc("parity: number of input bits (>= 2; not a power of two: padded "
                        "with constant zero bits)", 8)
     encoding: str = _doc('parity: input values, "pm1" ({-1, +1}) or "01" ({0, 1})', "pm1")
     pad: str = _doc('parity: where identity layers go when depth > log2(n_bits), "end" '
                     '(after the XOR tree) or "start"', "end")
-    n_train: int = _doc("training examples (parity: distinct inputs, 0 = all 2^n_bits "
-                        "inputs not in the validation split; digits: 0 = all examples not in "
-                        "the validation split; teacher: >= 1)", 0)
+    n_train: int = _doc("training examples (teacher: >= 1; parity: distinct inputs, 0 = all "
+                        "2^n_bits inputs not in the validation split, so for parity on a "
+                        "small n_bits set n_train = 0 and n_val = 0; digits: 0 = all examples "
+                        "not in the validation split)", 2048)
     n_val: int = _doc("validation examples (0 = no validation split; parity: disjoint "
-                      "from the training inputs)", 0)
+                      "from the training inputs)", 512)
     n_probe: int = _doc("probe batch size: the inputs every run and the reference are "
-                        "recorded on (parity: distinct inputs, capped at 2^n_bits)", 256)
+                        "recorded on (parity: distinct inputs, capped at 2^n_bits). It sets "
+                        "the chance level of every similarity: see the report", 512)
     data_seed: int = _doc("seed of the training/validation data (shared by all runs)", 0)
     probe_seed: int = _doc("seed of the probe batch (shared by all runs and the reference)", 12345)
     in_features: int = _doc("teacher: input dimension (inputs x ~ N(0, I))", 32)
@@ -210,13 +212,17 @@ class ScheduleConfig:
 
     kind: str = _doc('"log" (n log-spaced steps: early training changes fastest) or '
                      '"every" (every `every` steps)', "log")
-    n: int = _doc("log: number of snapshots (capped at steps + 1)", 30)
+    n: int = _doc("log: number of snapshots (capped at steps + 1)", 15)
     every: int = _doc("every: steps between snapshots", 100)
+    compression: str = _doc('how run files store snapshots: "gzip" (deflate, readable by '
+                            'every HDF5 tool; ReLU layers shrink about 2-3x), "lzf" (faster, '
+                            'h5py only) or "none"', "gzip")
 
     def __post_init__(self):
         _str(self.kind, "schedule.kind", SCHEDULES)
         _int(self.n, "schedule.n", 2)
         _int(self.every, "schedule.every", 1)
+        _str(self.compression, "schedule.compression", ("gzip", "lzf", "none"))
 
 
 @dataclass(frozen=True)
@@ -308,10 +314,10 @@ class ExperimentConfig:
                                                for s in SCHEMES.values()),
         ("critical", "he"))
     noises: tuple[str, ...] = _doc('noise before every linear layer: "none", "dropout:P" '
-                                   '(keep rate P), "gauss:SIGMA"', ("none",))
+                                   '(keep rate P), "gauss:SIGMA"', ("dropout:0.8",))
     steps: int = _doc("training steps (minibatch updates) per run", 2000)
     seeds: tuple[int, ...] = _doc("seeds per configuration (initialisation, batch order, "
-                                  "noise)", (0, 1))
+                                  "noise)", (0, 1, 2))
     n_jobs: int = _doc("parallel worker processes (joblib: -1 = all cores, -2 = all but one)", -1)
     task: TaskConfig = field(default_factory=TaskConfig)
     init: InitConfig = field(default_factory=InitConfig)
@@ -418,7 +424,7 @@ class ExperimentConfig:
         """Every key with a comment, in the layout of the embedded default."""
         lines = [
             "# svccakit experiment configuration (every key is optional; missing keys take",
-            "# the embedded defaults). Reference: svccakit/config.py.",
+            "# the embedded defaults). Reference: docs/config.md, svccakit/experiment/config.py.",
             "",
         ]
         lines += _toml_lines(self)

@@ -147,7 +147,7 @@ def timeline(
     reference: str | os.PathLike,
     *,
     metrics: Sequence[str] = ("svcca",),
-    pairs: str = "all",
+    pairs: str = "matching",
     layers: Sequence[str] | None = None,
     keep: float = 0.99,
     baseline_n: int = 10,
@@ -176,7 +176,9 @@ def timeline(
     pairs : {"matching", "all"}
         ``"matching"`` compares layer ``l`` of a run with layer ``l`` of the
         reference (same name; every compared run layer must exist in the
-        reference); ``"all"`` compares every run layer with every reference layer.
+        reference); ``"all"`` compares every run layer with every reference layer (what
+        ``svccakit run`` does: the optimum's layers need not line up with the
+        student's, and its report picks each optimum layer's best match).
     layers : sequence of str, optional
         Restrict the comparison to these run layers (default: all recorded ones).
     keep : float in (0, 1]

@@ -233,6 +233,11 @@ def _fit(model, task, config, *, steps, generator, on_step=None, progress=False,
     return model
 
 
+def _compression(config):
+    kind = config.schedule.compression
+    return None if kind == "none" else kind
+
+
 class _Diverged(Exception):
     """Raised by a snapshot callback when the model's weights are no longer finite."""
 
@@ -333,6 +338,7 @@ def train_run(
                      noise=noise, seed=seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     with Recorder(model, _probe(task), path, layers=list(LAYERS),
+                  compression=_compression(config),
                   overwrite=overwrite, config=meta, seed=seed) as recorder:
 
         def on_step(step):
@@ -462,6 +468,7 @@ def record_reference(
                      activation=activation, noise="none", seed=0)
     path.parent.mkdir(parents=True, exist_ok=True)
     with Recorder(model, _probe(task), path, layers=list(LAYERS),
+                  compression=_compression(config),
                   overwrite=overwrite, config=meta, seed=0) as recorder:
         recorder.record(0, **_evaluate(model, task))
     return path

@@ -82,3 +82,20 @@ def test_conclusions_report_no_learning_when_nothing_moves():
     text = "\n".join(conclusions(summary, close, informative_count=2, readout_count=0))
     assert "no speed to compare" in text
     assert "no run reproduces the optimum's intermediate layers" in text
+
+
+def test_diverged_runs_are_counted_and_left_out():
+    results, curves = _fake([0.90, 0.91, 0.92], [0.60, 0.61, 0.62],
+                            [0.10, 0.12, 0.11], [0.10, 0.12, 0.11])
+    # every he run stopped at step 10 (diverged): drop its later rows
+    he = curves["init"] == "he"
+    curves.loc[he, "step"] = 10
+    results = results[(results["init"] == "critical") | (results["step"] <= 10)]
+    close = closeness(results)
+    summary = run_summary(curves, close, trivial_loss=0.5, steps=100)
+    assert summary.loc[summary["init"] == "he", "diverged"].all()
+    assert not summary.loc[summary["init"] == "critical", "diverged"].any()
+    text = "\n".join(conclusions(summary, close, informative_count=2, readout_count=0))
+    assert "every he seed diverged, so there is no final loss to compare" in text
+    assert "3 of 3 he seed(s) diverged" in text
+    assert "divergence (relu, noise dropout:0.8: critical 0/3, he 3/3)" in text

@@ -162,6 +162,7 @@ def test_teacher_network_is_deterministic_and_shiftable():
 
 
 def config(**task):
+    task = {"name": "parity", "n_train": 0, "n_val": 0, **task}
     return ExperimentConfig(depth=4, width=16).updated({f"task.{k}": v for k, v in task.items()})
 
 
@@ -185,8 +186,9 @@ def test_parity_task_is_deterministic_with_disjoint_splits():
 
 
 def test_parity_task_without_validation_and_large_n():
-    c = ExperimentConfig().updated({"width": 32, "depth": 5, "task.n_bits": 24,
-                                    "task.n_train": 50, "task.n_probe": 10})
+    c = ExperimentConfig().updated({"width": 32, "depth": 5, "task.name": "parity",
+                                    "task.n_bits": 24, "task.n_train": 50, "task.n_val": 0,
+                                    "task.n_probe": 10})
     t = make_task(c)
     assert t.x_val is None
     assert t.y_val is None

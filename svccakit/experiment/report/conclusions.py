@@ -244,18 +244,28 @@ def conclusions(summary, close, *, informative_count: int, readout_count: int,
                 continue
             label = f"{activation}, noise {noise}"
             phase_note = _phase_note(phases, other, activation, noise)
-            loss = compare(crit[loss_col], rival[loss_col])
-            close_c = compare(crit[col], rival[col]) if col in here else None
-            parts = [f"- **{label}, critical against {other}**{phase_note}: final {loss_name} "
-                     f"{loss.text()} — {_verdict(loss, 'critical', other, False)}."]
+            # a diverged run's last loss is not a result of training: left out
+            loss = compare(crit.loc[~crit["diverged"], loss_col],
+                           rival.loc[~rival["diverged"], loss_col])
+            ok_c, ok_o = crit[~crit["diverged"]], rival[~rival["diverged"]]
+            close_c = compare(ok_c[col], ok_o[col]) if col in here else None
+            if loss.n_a and loss.n_b:
+                loss_text = (f"final {loss_name} {loss.text()} — "
+                             f"{_verdict(loss, 'critical', other, False)}.")
+            else:
+                gone = "critical" if not loss.n_a else other
+                loss_text = f"every {gone} seed diverged, so there is no final loss to compare."
+            parts = [f"- **{label}, critical against {other}**{phase_note}: {loss_text}"]
             if has_acc:
                 acc = compare(crit["accuracy"], rival["accuracy"])
                 parts.append(f"Final accuracy {acc.text()}.")
-            if close_c is not None:
+            if close_c is not None and close_c.n_a and close_c.n_b:
                 parts.append(f"Closeness to the optimum ({name}, chance-corrected, mean over "
                              f"the informative layers) at the last step {close_c.text()} — "
                              f"{_verdict(close_c, 'critical', other)}.")
-                speed = _speed(close, headline_metric, activation, noise, "critical", other)
+                keep = set(ok_c["run"]) | set(ok_o["run"])
+                speed = _speed(close[close["run"].isin(keep)], headline_metric, activation,
+                               noise, "critical", other)
                 if speed is None:
                     parts.append("Closeness does not rise 0.02 or more above its starting "
                                  "value in both schemes, so there is no speed to compare.")
@@ -267,14 +277,23 @@ def conclusions(summary, close, *, informative_count: int, readout_count: int,
                         f"speed ({label}, critical vs {other})")
                 (separated if close_c.separated else unseparated).append(
                     f"closeness ({label}, critical vs {other})")
-            (separated if loss.separated else unseparated).append(
-                f"training loss ({label}, critical vs {other})")
+            elif close_c is not None:
+                parts.append("With every seed of one scheme diverged, closeness is not "
+                             "compared.")
+            diverged_c, diverged_o = int(crit["diverged"].sum()), int(rival["diverged"].sum())
+            if diverged_c != diverged_o and (diverged_c == len(crit) or diverged_o == len(rival)
+                                             or abs(diverged_c - diverged_o) >= 2):
+                separated.append(f"divergence ({label}: critical {diverged_c}/{len(crit)}, "
+                                 f"{other} {diverged_o}/{len(rival)})")
+            if loss.n_a and loss.n_b:
+                (separated if loss.separated else unseparated).append(
+                    f"training loss ({label}, critical vs {other})")
             for init, group in (("critical", crit), (other, rival)):
                 k = int(group["diverged"].sum())
                 if k:
                     parts.append(f"{k} of {len(group)} {init} seed(s) diverged (training loss "
-                                 "no longer finite) and stopped early; their numbers are from "
-                                 "their last finite snapshot.")
+                                 "no longer finite) and stopped early; they are left out of the "
+                                 "comparisons above.")
             lines.append(" ".join(parts))
     lines.append("")
 
@@ -291,10 +310,14 @@ def conclusions(summary, close, *, informative_count: int, readout_count: int,
                                 & (summary["noise"] == noise)]
                     if len(a) == 0 or len(b) == 0:
                         continue
-                    loss = compare(a[loss_col], b[loss_col])
-                    text = (f"- **{init}, noise {noise}: {other} against {base}**: final "
-                            f"{loss_name} {loss.text()} — "
-                            f"{_verdict(loss, other, base, False)}.")
+                    loss = compare(a.loc[~a["diverged"], loss_col], b.loc[~b["diverged"], loss_col])
+                    if loss.n_a and loss.n_b:
+                        text = (f"- **{init}, noise {noise}: {other} against {base}**: final "
+                                f"{loss_name} {loss.text()} — "
+                                f"{_verdict(loss, other, base, False)}.")
+                    else:
+                        text = (f"- **{init}, noise {noise}: {other} against {base}**: "
+                                f"{other if not loss.n_a else base}: every seed diverged.")
                     if col in summary:
                         c = compare(a[col], b[col])
                         text += (f" Closeness ({name}) {c.text()} — "

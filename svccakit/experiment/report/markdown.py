@@ -215,11 +215,27 @@ def write_report(
 
 
 def _headline_caption(summary, metrics, n_informative, n_refs) -> str:
-    name = _metric_name(metrics[0])
-    return (f"Closeness ({', '.join(_metric_name(m) for m in metrics)}; chance-corrected "
-            f"best-match similarity, mean over the {n_informative} informative of {n_refs} "
-            f"optimum layers) against training step; mean ± sd over seeds. The headline "
-            f"numbers quote {name}.")
+    metric = metrics[0]
+    name = _metric_name(metric)
+    col = f"{metric}_final"
+    loss = "rel_loss" if "rel_loss" in summary else "loss"
+    parts = []
+    for (activation, noise), group in summary.groupby(["activation", "noise"], sort=False):
+        cells = []
+        for init, runs in group.groupby("init", sort=False):
+            text = f"{init} {_mean_sd(runs[col])}" if col in runs else init
+            text += f" (loss {_mean_sd(runs[loss])}" + (
+                f", {int(runs['diverged'].sum())}/{len(runs)} diverged)"
+                if runs["diverged"].any() else ")")
+            cells.append(text)
+        parts.append(f"{activation}, noise {noise}: " + "; ".join(cells))
+    loss_name = "training loss relative to the best constant prediction" \
+        if loss == "rel_loss" else "training loss"
+    return (f"Closeness to the optimum ({', '.join(_metric_name(m) for m in metrics)}): for "
+            f"each of the {n_informative} informative of the {n_refs} optimum layers, the "
+            f"chance-corrected similarity of its best-matching student layer, averaged; "
+            f"mean ± sd over seeds against training step. At the last step ({name}; "
+            f"{loss_name} in brackets) — " + " | ".join(parts) + ".")
 
 
 def _best_table(results, metric, scored, students) -> str:
