@@ -148,7 +148,9 @@ def run_experiment(
     if overwrite and figures_dir.is_dir():
         for old in figures_dir.glob("*.png"):
             old.unlink()
-    figures = write_figures(results, curves, figures_dir, informative=informative or None).figures
+    students = [str(n) for n in results["layer"].unique() if n != "out"] or None
+    figures = write_figures(results, curves, figures_dir, informative=informative or None,
+                            students=students).figures
     report = write_report(
         results, curves, out_dir / "report.md", figures=figures,
         config_toml=config_path.read_text(encoding="utf-8"),

@@ -65,13 +65,14 @@ def test_conclusions_say_better_where_separated_and_say_so_where_not():
     assert summary["rel_loss"].tolist() == pytest.approx([0.2, 0.24, 0.22] * 2)
     text = "\n".join(conclusions(summary, close, informative_count=2, readout_count=1))
     assert "closer" in text or "Closeness" in text
-    assert "Closeness to the optimum (SVCCA, chance-corrected, mean over the informative " \
-           "layers) at the last step 0.871" in text
-    assert "critical is better, beyond the seed spread" in text  # closeness
-    assert "final relative training loss 0.220 ± 0.020 against 0.220 ± 0.020" in text
+    assert "Closeness to the optimum at the last step (chance-corrected, mean over the " \
+           "informative layers) — SVCCA 0.871" in text
+    assert ": critical closer." in text
+    assert "Final relative training loss 0.220 ± 0.020 against 0.220 ± 0.020" in text
     assert "the seeds do not separate them" in text  # the loss
-    assert "Separated beyond the seed spread: closeness (relu, noise dropout:0.8, critical " \
-           "vs he)" in text
+    assert "Separated beyond the seed spread: closeness in SVCCA (relu, noise dropout:0.8, " \
+           "critical vs he: critical closer)" in text
+    assert "disagree" not in text
     assert "1 optimum layer(s) have rank ≤ 2" in text
 
 
@@ -96,6 +97,23 @@ def test_diverged_runs_are_counted_and_left_out():
     assert summary.loc[summary["init"] == "he", "diverged"].all()
     assert not summary.loc[summary["init"] == "critical", "diverged"].any()
     text = "\n".join(conclusions(summary, close, informative_count=2, readout_count=0))
-    assert "every he seed diverged, so there is no final loss to compare" in text
+    assert "With every he seed diverged, there is nothing else to compare." in text
     assert "3 of 3 he seed(s) diverged" in text
     assert "divergence (relu, noise dropout:0.8: critical 0/3, he 3/3)" in text
+
+
+def test_metrics_that_disagree_are_said_to():
+    results, curves = _fake([0.90, 0.91, 0.92], [0.60, 0.61, 0.62],
+                            [0.10, 0.12, 0.11], [0.10, 0.12, 0.11])
+    flipped = results.copy()
+    flipped["metric"] = "cka"
+    swap = {"critical": "he", "he": "critical"}  # cka says the opposite
+    flipped["run"] = [f"{swap[i]}-s{s}" for i, s in zip(flipped["init"], flipped["seed"],
+                                                         strict=True)]
+    flipped["init"] = flipped["init"].map(swap)
+    both = pd.concat([results, flipped], ignore_index=True)
+    close = closeness(both)
+    summary = run_summary(curves, close)
+    text = "\n".join(conclusions(summary, close, informative_count=2, readout_count=0))
+    assert "SVCCA 0.871" in text and ": critical closer" in text and ": he closer" in text
+    assert "The metrics disagree about which is closer" in text

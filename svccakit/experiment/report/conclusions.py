@@ -200,9 +200,40 @@ def _verdict(c: Comparison, better: str, worse: str, higher_is_better: bool = Tr
     return f"{better if a_better else worse} is better, beyond the seed spread"
 
 
+def _metrics_of(summary) -> list[str]:
+    return [c[: -len("_final")] for c in summary.columns if c.endswith("_final")]
+
+
+def _closeness_text(a, b, name_a: str, name_b: str, metrics: Sequence[str]):
+    """``(sentence, {metric: Comparison})`` comparing closeness in every metric."""
+    found, cells = {}, []
+    for metric in metrics:
+        c = compare(a[f"{metric}_final"], b[f"{metric}_final"])
+        if not (c.n_a and c.n_b):
+            continue
+        found[metric] = c
+        verdict = ("not separated" if not c.separated
+                   else f"{name_a if c.diff > 0 else name_b} closer")
+        cells.append(f"{_metric_name(metric)} {c.text()}: {verdict}")
+    if not found:
+        return "", found
+    signs = {np.sign(c.diff) for c in found.values() if c.separated}
+    text = ("Closeness to the optimum at the last step (chance-corrected, mean over the "
+            "informative layers) — " + "; ".join(cells) + ".")
+    if len(signs) > 1:
+        text += (" The metrics disagree about which is closer, so this comparison does not "
+                 "settle it.")
+    return text, found
+
+
 def conclusions(summary, close, *, informative_count: int, readout_count: int,
                 phases=None, headline_metric: str = "svcca") -> list[str]:
     """The report's conclusions, as Markdown lines, from measured tables.
+
+    Runs that diverged are counted and left out of the comparisons (their last numbers
+    are not the result of training). Closeness is compared in every metric of
+    ``close``; where separated differences point different ways, the text says the
+    metrics disagree.
 
     Parameters
     ----------
@@ -215,7 +246,8 @@ def conclusions(summary, close, *, informative_count: int, readout_count: int,
     phases : pandas.DataFrame, optional
         One row per (init, activation, noise) with ``phase`` and ``chi_1``.
     headline_metric : str
-        The metric the sentences quote (the others are in the tables).
+        The metric whose closeness defines the speed comparison and the summary of
+        learning.
 
     Returns
     -------
@@ -224,6 +256,7 @@ def conclusions(summary, close, *, informative_count: int, readout_count: int,
     lines: list[str] = []
     name = _metric_name(headline_metric)
     col = f"{headline_metric}_final"
+    metrics = _metrics_of(summary)
     has_acc = "accuracy" in summary
     loss_col = "rel_loss" if "rel_loss" in summary else "loss"
     loss_name = "relative training loss" if loss_col == "rel_loss" else "training loss"
@@ -231,6 +264,7 @@ def conclusions(summary, close, *, informative_count: int, readout_count: int,
     others = [i for i in inits if i != "critical"]
     settings = list(dict.fromkeys(zip(summary["activation"], summary["noise"], strict=True)))
     separated, unseparated = [], []
+    ok = summary[~summary["diverged"]]
 
     lines += ["### Does a critical initialisation get closer to the optimum, sooner?", ""]
     if "critical" not in inits or not others:
@@ -244,56 +278,58 @@ def conclusions(summary, close, *, informative_count: int, readout_count: int,
                 continue
             label = f"{activation}, noise {noise}"
             phase_note = _phase_note(phases, other, activation, noise)
-            # a diverged run's last loss is not a result of training: left out
-            loss = compare(crit.loc[~crit["diverged"], loss_col],
-                           rival.loc[~rival["diverged"], loss_col])
             ok_c, ok_o = crit[~crit["diverged"]], rival[~rival["diverged"]]
-            close_c = compare(ok_c[col], ok_o[col]) if col in here else None
-            if loss.n_a and loss.n_b:
-                loss_text = (f"final {loss_name} {loss.text()} — "
-                             f"{_verdict(loss, 'critical', other, False)}.")
-            else:
-                gone = "critical" if not loss.n_a else other
-                loss_text = f"every {gone} seed diverged, so there is no final loss to compare."
-            parts = [f"- **{label}, critical against {other}**{phase_note}: {loss_text}"]
-            if has_acc:
-                acc = compare(crit["accuracy"], rival["accuracy"])
-                parts.append(f"Final accuracy {acc.text()}.")
-            if close_c is not None and close_c.n_a and close_c.n_b:
-                parts.append(f"Closeness to the optimum ({name}, chance-corrected, mean over "
-                             f"the informative layers) at the last step {close_c.text()} — "
-                             f"{_verdict(close_c, 'critical', other)}.")
-                keep = set(ok_c["run"]) | set(ok_o["run"])
-                speed = _speed(close[close["run"].isin(keep)], headline_metric, activation,
-                               noise, "critical", other)
-                if speed is None:
-                    parts.append("Closeness does not rise 0.02 or more above its starting "
-                                 "value in both schemes, so there is no speed to compare.")
-                else:
-                    level, c = speed
-                    parts.append(f"Steps to reach closeness {level:.2f}: {c.text('.0f')}"
-                                 f" — {_verdict(c, 'critical', other, False)}.")
-                    (separated if c.separated else unseparated).append(
-                        f"speed ({label}, critical vs {other})")
-                (separated if close_c.separated else unseparated).append(
-                    f"closeness ({label}, critical vs {other})")
-            elif close_c is not None:
-                parts.append("With every seed of one scheme diverged, closeness is not "
-                             "compared.")
+            parts = [f"- **{label}, critical against {other}**{phase_note}:"]
             diverged_c, diverged_o = int(crit["diverged"].sum()), int(rival["diverged"].sum())
+            for init, k, group in (("critical", diverged_c, crit), (other, diverged_o, rival)):
+                if k:
+                    parts.append(f"{k} of {len(group)} {init} seed(s) diverged (training loss "
+                                 "no longer finite) and stopped early; they are left out of "
+                                 "what follows.")
             if diverged_c != diverged_o and (diverged_c == len(crit) or diverged_o == len(rival)
                                              or abs(diverged_c - diverged_o) >= 2):
                 separated.append(f"divergence ({label}: critical {diverged_c}/{len(crit)}, "
                                  f"{other} {diverged_o}/{len(rival)})")
-            if loss.n_a and loss.n_b:
-                (separated if loss.separated else unseparated).append(
-                    f"training loss ({label}, critical vs {other})")
-            for init, group in (("critical", crit), (other, rival)):
-                k = int(group["diverged"].sum())
-                if k:
-                    parts.append(f"{k} of {len(group)} {init} seed(s) diverged (training loss "
-                                 "no longer finite) and stopped early; they are left out of the "
-                                 "comparisons above.")
+            if len(ok_c) == 0 or len(ok_o) == 0:
+                gone = "critical" if len(ok_c) == 0 else other
+                parts.append(f"With every {gone} seed diverged, there is nothing else to "
+                             "compare.")
+                lines.append(" ".join(parts))
+                continue
+            loss = compare(ok_c[loss_col], ok_o[loss_col])
+            parts.append(f"Final {loss_name} {loss.text()} — "
+                         f"{_verdict(loss, 'critical', other, False)}.")
+            if loss.separated:
+                lower = "critical" if loss.diff < 0 else other
+                separated.append(f"training loss ({label}, critical vs {other}: {lower} lower)")
+            else:
+                unseparated.append(f"training loss ({label}, critical vs {other})")
+            if has_acc:
+                acc = compare(ok_c["accuracy"], ok_o["accuracy"])
+                parts.append(f"Final accuracy {acc.text()}.")
+            text, found = _closeness_text(ok_c, ok_o, "critical", other, metrics)
+            if text:
+                parts.append(text)
+                for metric, c in found.items():
+                    if c.separated:
+                        closer = "critical" if c.diff > 0 else other
+                        separated.append(f"closeness in {_metric_name(metric)} ({label}, "
+                                         f"critical vs {other}: {closer} closer)")
+                    else:
+                        unseparated.append(f"closeness in {_metric_name(metric)} ({label}, "
+                                           f"critical vs {other})")
+            keep = set(ok_c["run"]) | set(ok_o["run"])
+            speed = _speed(close[close["run"].isin(keep)], headline_metric, activation,
+                           noise, "critical", other)
+            if speed is None:
+                parts.append(f"{name} closeness does not rise 0.02 or more above its starting "
+                             "value in both schemes, so there is no speed to compare.")
+            else:
+                level, c = speed
+                parts.append(f"Steps to reach {name} closeness {level:.2f}: {c.text('.0f')}"
+                             f" — {_verdict(c, 'critical', other, False)}.")
+                (separated if c.separated else unseparated).append(
+                    f"speed ({label}, critical vs {other})")
             lines.append(" ".join(parts))
     lines.append("")
 
@@ -310,33 +346,38 @@ def conclusions(summary, close, *, informative_count: int, readout_count: int,
                                 & (summary["noise"] == noise)]
                     if len(a) == 0 or len(b) == 0:
                         continue
-                    loss = compare(a.loc[~a["diverged"], loss_col], b.loc[~b["diverged"], loss_col])
-                    if loss.n_a and loss.n_b:
-                        text = (f"- **{init}, noise {noise}: {other} against {base}**: final "
-                                f"{loss_name} {loss.text()} — "
-                                f"{_verdict(loss, other, base, False)}.")
-                    else:
-                        text = (f"- **{init}, noise {noise}: {other} against {base}**: "
-                                f"{other if not loss.n_a else base}: every seed diverged.")
-                    if col in summary:
-                        c = compare(a[col], b[col])
-                        text += (f" Closeness ({name}) {c.text()} — "
-                                 f"{_verdict(c, other, base)}.")
-                    lines.append(text)
+                    head = f"- **{init}, noise {noise}: {other} against {base}**: "
+                    da, db = int(a["diverged"].sum()), int(b["diverged"].sum())
+                    a, b = a[~a["diverged"]], b[~b["diverged"]]
+                    if len(a) == 0 or len(b) == 0:
+                        lines.append(head + f"every {other if len(a) == 0 else base} seed "
+                                     f"diverged ({other} {da}, {base} {db}); nothing to "
+                                     "compare.")
+                        continue
+                    loss = compare(a[loss_col], b[loss_col])
+                    text = (head + f"final {loss_name} {loss.text()} — "
+                            f"{_verdict(loss, other, base, False)}.")
+                    if da or db:
+                        text += f" Diverged and left out: {other} {da}, {base} {db}."
+                    close_text, _ = _closeness_text(a, b, other, base, metrics)
+                    lines.append(text + (" " + close_text if close_text else ""))
         lines.append("")
 
     lines += ["### Do the networks learn the optimum's intermediate layers?", ""]
     init_col = f"{headline_metric}_init"
-    if col in summary and init_col in summary:
-        gain = compare(summary[col], summary[init_col])
+    if col in ok and init_col in ok and len(ok):
+        gain = compare(ok[col], ok[init_col])
+        left_out = len(summary) - len(ok)
         lines.append(
-            f"- Over all {len(summary)} runs, the closeness ({name}, chance-corrected) of the "
-            f"{informative_count} informative optimum layer(s) to their best-matching student "
-            f"layers went from {gain.mean_b:.3f} ± {gain.sd_b:.3f} at step 0 to "
-            f"{gain.mean_a:.3f} ± {gain.sd_a:.3f} at the last step"
+            f"- Over the {len(ok)} runs that did not diverge"
+            + (f" ({left_out} did)" if left_out else "")
+            + f", the closeness ({name}, chance-corrected) of the {informative_count} "
+            f"informative optimum layer(s) to their best-matching student layers went from "
+            f"{gain.mean_b:.3f} ± {gain.sd_b:.3f} at step 0 to {gain.mean_a:.3f} ± "
+            f"{gain.sd_a:.3f} at the last step"
             + (f" ({'closer' if gain.diff > 0 else 'further'}, beyond the spread over runs)."
                if gain.separated else " (no change beyond the spread over runs)."))
-        best = summary[col].max()
+        best = ok[col].max()
         lines.append(
             f"- The closest any run came is {best:.3f} on the chance-corrected scale "
             f"(1 = the optimum's own representation); "

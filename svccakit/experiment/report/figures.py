@@ -137,7 +137,8 @@ def plot_similarity(results, *, metric: str = "svcca", max_columns: int = 7):
             below = axes[row + 1][c] if row + 1 < nrows else None
             if axes[row][c].axison and (below is None or not below.axison):
                 axes[row][c].xaxis.set_tick_params(labelbottom=True)
-    fig.supxlabel("training step")
+    for ax in np.ravel(axes)[-axes.shape[1]:]:
+        ax.set_xlabel("training step")
     _figure_legend(fig, axes, title=f"{_metric_name(metric)} similarity to the optimal "
                    "solution during training (mean over seeds, band: min–max)")
     return fig
@@ -370,15 +371,16 @@ def _informative_order(data, informative):
     return refs
 
 
-def plot_best_matches(results, *, metric: str = "svcca", informative=None,
+def plot_best_matches(results, *, metric: str = "svcca", informative=None, students=None,
                       max_columns: int = 7):
     """For each reference layer, its best-matching run layer's similarity during training.
 
     At every recorded step, each reference (optimal-solution) layer is paired with the run
-    layer most similar to it; panels show that similarity against the step, one panel per
-    reference layer (columns) and (activation, noise) setting (rows), one curve per
-    initialisation (mean over seeds, band: mean ± one standard deviation), the pair's
-    shuffled chance level dotted. Needs a ``pairs="all"`` timeline.
+    layer most similar to it (:func:`~svccakit.experiment.report.tables.best_matches`);
+    panels show that pair's chance-corrected similarity against the step (0: the shuffled
+    chance level, dotted), one panel per reference layer (columns) and (activation,
+    noise) setting (rows), one curve per initialisation (mean over seeds, band: mean ±
+    one standard deviation). Needs a ``pairs="all"`` timeline.
 
     Parameters
     ----------
@@ -388,6 +390,8 @@ def plot_best_matches(results, *, metric: str = "svcca", informative=None,
     informative : sequence of str, optional
         The reference layers to show (e.g. those of rank > 2,
         :func:`~svccakit.experiment.report.tables.reference_layers`); default all.
+    students : sequence of str, optional
+        The student layers that may match (default all).
     max_columns : int
         Panels per row before wrapping.
 
@@ -396,7 +400,8 @@ def plot_best_matches(results, *, metric: str = "svcca", informative=None,
     matplotlib.figure.Figure
     """
     check_int(max_columns, "max_columns", 1)
-    best = best_matches(results, metric=metric)
+    best = best_matches(results, metric=metric, layers=students)
+    best = best.assign(plotted=best["corrected"].where(best["corrected"].notna(), best["value"]))
     refs = _informative_order(best, informative)
     best = best[best["ref_layer"].isin(refs)]
     rows = _unique(best, ["activation", "noise"])
@@ -417,37 +422,38 @@ def plot_best_matches(results, *, metric: str = "svcca", informative=None,
                 sub = panel[panel["init"] == init]
                 if len(sub) == 0:
                     continue
-                stats = sub.groupby("step")["value"].agg(["mean", "std"]).fillna(0.0)
+                stats = sub.groupby("step")["plotted"].agg(["mean", "std"]).fillna(0.0)
                 ax.plot(stats.index, stats["mean"], color=colours[init], lw=1.6, label=init)
                 ax.fill_between(stats.index, stats["mean"] - stats["std"],
                                 stats["mean"] + stats["std"], color=colours[init],
                                 alpha=0.22, lw=0)
-            last = panel[panel["step"] == panel["step"].max()]
-            base = last["baseline"].mean()
-            if np.isfinite(base):
-                ax.axhline(base, color="0.45", ls=":", lw=1.2, label="chance (shuffled)")
+            ax.axhline(0.0, color="0.45", ls=":", lw=1.2, label="chance (shuffled)")
             if log_x:
                 ax.set_xscale("symlog", linthresh=max(1, _min_positive(best["step"])))
-            ax.set_ylim(-0.02, 1.02)
+            ax.set_ylim(-0.12, 1.02)
             ax.grid(alpha=0.3)
-            ax.set_title(f"{_row_label(activation, noise)} · ref {ref}", fontsize=9)
+            ax.set_title(f"optimum {ref}", fontsize=9)
             if i % ncols == 0:
-                ax.set_ylabel(f"best {_metric_name(metric)}")
+                ax.set_ylabel(f"{_row_label(activation, noise)}\n{_metric_name(metric)} "
+                              "closeness", fontsize=9)
         for i in range(len(refs), wraps * ncols):
             axes[r * wraps + i // ncols][i % ncols].set_axis_off()
-    fig.supxlabel("training step")
+    for ax in np.ravel(axes)[-axes.shape[1]:]:
+        ax.set_xlabel("training step")
     _figure_legend(fig, axes, title=f"{_metric_name(metric)}: each optimum layer against its "
-                   "best-matching student layer (mean over seeds, band: ± 1 sd)")
+                   "best-matching student layer, chance-corrected (mean over seeds, band: "
+                   "± 1 sd)")
     return fig
 
 
-def plot_headline(results, *, informative=None, metrics=None):
+def plot_headline(results, *, informative=None, students=None, metrics=None):
     """The main figure: how close the students' layers come to the optimum's, over training.
 
-    For each metric (rows) and (activation, noise) setting (columns): the similarity of
-    each informative reference layer with its best-matching student layer, averaged over
-    those layers, against the step; one curve per initialisation (mean over seeds, band:
-    ± 1 sd over seeds) and the averaged shuffled chance level (dotted).
+    For each metric (rows) and (activation, noise) setting (columns): the closeness of
+    :func:`~svccakit.experiment.report.conclusions.closeness` (each informative reference
+    layer's best-matching student layer, chance-corrected, averaged over those layers;
+    0 is the shuffled chance level, dotted) against the step; one curve per
+    initialisation (mean over seeds, band: ± 1 sd over seeds).
 
     Parameters
     ----------
@@ -455,6 +461,8 @@ def plot_headline(results, *, informative=None, metrics=None):
         Output of :func:`svccakit.timeline` with ``pairs="all"``.
     informative : sequence of str, optional
         The reference layers averaged (default all).
+    students : sequence of str, optional
+        The student layers that may match (default all).
     metrics : sequence of str, optional
         Default: every metric in ``results``.
 
@@ -462,47 +470,51 @@ def plot_headline(results, *, informative=None, metrics=None):
     -------
     matplotlib.figure.Figure
     """
+    from svccakit.experiment.report.conclusions import closeness
+
     _check_results(results)
     metrics = list(metrics) if metrics is not None else _ordered(results["metric"])
-    settings = _unique(results, ["activation", "noise"])
-    inits = _unique_values(results["init"])
+    close = closeness(results, informative=informative, layers=students)
+    close = close[close["metric"].isin(metrics)]
+    settings = _unique(close, ["activation", "noise"])
+    inits = _unique_values(close["init"])
     colours = _colours(inits)
-    fig = _figure(figsize=(1.2 + 3.2 * len(settings), 0.9 + 2.4 * len(metrics)))
+    fig = _figure(figsize=(1.6 + 3.4 * max(len(settings), 2), 1.4 + 2.4 * len(metrics)))
     axes = fig.subplots(len(metrics), len(settings), squeeze=False, sharex=True, sharey=True)
-    log_x = _use_log(results["step"])
+    log_x = _use_log(close["step"])
     for m, metric in enumerate(metrics):
-        best = best_matches(results, metric=metric)
-        refs = _informative_order(best, informative)
-        best = best[best["ref_layer"].isin(refs)]
-        per_run = best.groupby(["run", *_CONFIG, "step"], sort=False)[["value", "baseline"]] \
-            .mean().reset_index()
         for c, (activation, noise) in enumerate(settings):
             ax = axes[m][c]
-            panel = per_run[(per_run["activation"] == activation) & (per_run["noise"] == noise)]
+            panel = close[(close["metric"] == metric) & (close["activation"] == activation)
+                          & (close["noise"] == noise)]
             for init in inits:
                 sub = panel[panel["init"] == init]
                 if len(sub) == 0:
                     continue
-                stats = sub.groupby("step")["value"].agg(["mean", "std"]).fillna(0.0)
+                stats = sub.groupby("step")["closeness"].agg(["mean", "std"]).fillna(0.0)
                 ax.plot(stats.index, stats["mean"], color=colours[init], lw=1.8, label=init)
                 ax.fill_between(stats.index, stats["mean"] - stats["std"],
                                 stats["mean"] + stats["std"], color=colours[init],
                                 alpha=0.22, lw=0)
-            last = panel[panel["step"] == panel.groupby("run")["step"].transform("max")]
-            base = last["baseline"].mean()
-            if np.isfinite(base):
-                ax.axhline(base, color="0.45", ls=":", lw=1.2, label="chance (shuffled)")
+                ends = sub[sub["step"] == sub.groupby("run")["step"].transform("max")]
+                stopped = ends[ends["step"] < close["step"].max()]
+                if len(stopped):  # runs that diverged end early: mark where
+                    ax.plot(stopped["step"], stopped["closeness"], ls="none", marker="x",
+                            color=colours[init], ms=7, mew=2, label=f"{init}: diverged")
+            ax.axhline(0.0, color="0.45", ls=":", lw=1.2, label="chance (shuffled)")
             if log_x:
-                ax.set_xscale("symlog", linthresh=max(1, _min_positive(results["step"])))
-            ax.set_ylim(-0.02, 1.02)
+                ax.set_xscale("symlog", linthresh=max(1, _min_positive(close["step"])))
+            ax.set_ylim(-0.12, 1.02)
             ax.grid(alpha=0.3)
             if m == 0:
                 ax.set_title(_row_label(activation, noise), fontsize=10)
             if c == 0:
-                ax.set_ylabel(_metric_name(metric))
-    fig.supxlabel("training step")
-    _figure_legend(fig, axes, title="Similarity of the optimum's informative layers to their "
-                   "best-matching student layers (mean over layers; mean ± sd over seeds)")
+                ax.set_ylabel(f"{_metric_name(metric)} closeness")
+    for ax in axes[-1]:
+        ax.set_xlabel("training step")
+    _figure_legend(fig, axes, title="Closeness to the optimum (best-matching student layer, "
+                   "chance-corrected,\nmean over informative layers; 0: chance, 1: the "
+                   "optimum's representation)")
     return fig
 
 
@@ -566,7 +578,7 @@ def plot_layer_pairs(results, *, metric: str = "svcca", steps: str = "first-midd
 
 
 def write_figures(results, curves, directory: str | os.PathLike, *,
-                  informative=None) -> ReportFiles:
+                  informative=None, students=None) -> ReportFiles:
     """Save every figure of the report as PNG (dpi 150) in ``directory``.
 
     With every layer pair (a ``pairs="all"`` timeline): ``headline.png``
@@ -585,6 +597,8 @@ def write_figures(results, curves, directory: str | os.PathLike, *,
         Created if missing; existing files of the same names are replaced.
     informative : sequence of str, optional
         The reference layers the headline and best-match figures show.
+    students : sequence of str, optional
+        The student layers that may match them (default all).
 
     Returns
     -------
@@ -596,12 +610,12 @@ def write_figures(results, curves, directory: str | os.PathLike, *,
     written = []
     all_pairs = bool((results["layer"] != results["ref_layer"]).any())
     if all_pairs:
-        written.append(_save(plot_headline(results, informative=informative),
+        written.append(_save(plot_headline(results, informative=informative, students=students),
                              directory / "headline.png"))
     for metric in _ordered(results["metric"]):
         if all_pairs:
             plots = [("best", lambda r, metric: plot_best_matches(
-                        r, metric=metric, informative=informative)),
+                        r, metric=metric, informative=informative, students=students)),
                      ("layers", plot_layer_pairs)]
         else:
             plots = [("similarity", plot_similarity), ("heatmap", plot_heatmaps),
@@ -674,9 +688,9 @@ def _figure_legend(fig, axes, title: str) -> None:
                 handles[label] = handle
                 labels.append(label)
     fig.suptitle(title, fontsize=12)
-    if handles:
-        fig.legend([handles[label] for label in labels], labels, loc="outside right upper",
-                   fontsize=10, frameon=False)
+    if handles:  # below the panels, so it never runs into the title
+        fig.legend([handles[label] for label in labels], labels, loc="outside lower center",
+                   ncols=min(len(labels), 5), fontsize=10, frameon=False)
 
 
 def _save(fig, path: Path) -> Path:

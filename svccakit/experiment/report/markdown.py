@@ -105,7 +105,7 @@ def write_report(
     informative = [n for n in reference_layers.loc[reference_layers["informative"], "layer"]]
     readout = [n for n in reference_layers["layer"] if n not in set(informative)]
     scored = informative or refs
-    students = [n for n in _ordered(results["layer"]) if n != "out"] or None
+    students = [n for n in _ordered(results["layer"]) if n != "out"] or None  # hidden layers
     close = closeness(results, informative=scored, layers=students)
     summary = run_summary(curves, close, trivial_loss=trivial_loss, steps=steps)
 
@@ -223,19 +223,25 @@ def _headline_caption(summary, metrics, n_informative, n_refs) -> str:
     for (activation, noise), group in summary.groupby(["activation", "noise"], sort=False):
         cells = []
         for init, runs in group.groupby("init", sort=False):
-            text = f"{init} {_mean_sd(runs[col])}" if col in runs else init
-            text += f" (loss {_mean_sd(runs[loss])}" + (
-                f", {int(runs['diverged'].sum())}/{len(runs)} diverged)"
-                if runs["diverged"].any() else ")")
+            ok = runs[~runs["diverged"]]
+            k = len(runs) - len(ok)
+            if len(ok) == 0:
+                cells.append(f"{init}: all {len(runs)} seeds diverged")
+                continue
+            text = f"{init} {_mean_sd(ok[col])}" if col in ok else init
+            text += f" (loss {_mean_sd(ok[loss])})"
+            if k:
+                text += f", {k} of {len(runs)} seeds diverged (left out)"
             cells.append(text)
         parts.append(f"{activation}, noise {noise}: " + "; ".join(cells))
     loss_name = "training loss relative to the best constant prediction" \
         if loss == "rel_loss" else "training loss"
     return (f"Closeness to the optimum ({', '.join(_metric_name(m) for m in metrics)}): for "
             f"each of the {n_informative} informative of the {n_refs} optimum layers, the "
-            f"chance-corrected similarity of its best-matching student layer, averaged; "
-            f"mean ± sd over seeds against training step. At the last step ({name}; "
-            f"{loss_name} in brackets) — " + " | ".join(parts) + ".")
+            f"chance-corrected similarity of its best-matching student hidden layer, averaged "
+            f"(0 = chance, 1 = the optimum's representation); mean ± sd over seeds against "
+            f"training step; a cross marks where a diverged run stopped. At the last step "
+            f"({name} closeness; {loss_name} in brackets) — " + " | ".join(parts) + ".")
 
 
 def _best_table(results, metric, scored, students) -> str:
