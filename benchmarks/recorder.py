@@ -3,6 +3,7 @@
     python benchmarks/recorder.py            # full: 1000 training steps per setting
     python benchmarks/recorder.py --quick    # 200 steps, smaller write test
     python benchmarks/recorder.py --threads 2
+    python benchmarks/recorder.py --write-docs   # also into docs/benchmarks.md (_docs.py)
 
 A 10-layer, 512-wide ReLU MLP trains (SGD, batch 128) without the recorder and
 with it (probe of 1,000 inputs; the 10 hidden representations, i.e. the ReLU
@@ -22,6 +23,7 @@ import os
 import tempfile
 import time
 
+import _docs
 import numpy as np
 import torch
 from torch import nn
@@ -142,7 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch intra-op threads (default 1: stable timings)"
     )
+    _docs.add_argument(parser)
     args = parser.parse_args(argv)
+    with _docs.capture() as printed:
+        _run(args)
+    if args.write_docs:
+        _docs.write_results("recorder", printed.getvalue(), page=args.write_docs)
+    return 0
+
+
+def _run(args) -> None:
     torch.set_num_threads(args.threads)
     n_steps, rounds, n_write = (200, 2, 10) if args.quick else (1000, 5, 40)
     per_round = n_steps // rounds
@@ -188,7 +199,6 @@ def main(argv: list[str] | None = None) -> int:
             )
         mbs = pipeline_throughput(tmp, n_write)
         print(f"  recorder pipeline (probe pass + copy + write) {mbs:8.0f} MB/s")
-    return 0
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ classic / svcca (target >= 3), and checks that the classic value agrees.
 Usage::
 
     .venv/bin/python benchmarks/similarity.py [--quick] [--repeat 5] [--spectrum heavy|lowrank|both]
+                                              [--write-docs [PAGE]]
+
+``--write-docs`` also writes the printout into the ``similarity`` section of
+docs/benchmarks.md (see benchmarks/_docs.py).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import _docs
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -154,17 +159,21 @@ def main() -> None:
                         help="interleaved repeats, best kept (classic: at most 2)")
     parser.add_argument("--spectrum", choices=["heavy", "lowrank", "both"], default="heavy",
                         help="data: heavy-tailed spectrum (default) or low rank")
+    _docs.add_argument(parser)
     args = parser.parse_args()
     sizes = [(100, 2_000), (200, 4_000)] if args.quick else [(500, 10_000), (1_000, 20_000)]
     from threadpoolctl import threadpool_info
 
     blas = [f"{i['internal_api']} {i['num_threads']} threads" for i in threadpool_info()
             if i["user_api"] == "blas"]
-    print(f"BLAS: {', '.join(blas)}; best of {args.repeat} interleaved repeats")
     spectra = ["heavy", "lowrank"] if args.spectrum == "both" else [args.spectrum]
-    for spectrum in spectra:
-        for d, n in sizes:
-            run_size(d, n, args.repeat, spectrum)
+    with _docs.capture() as printed:
+        print(f"BLAS: {', '.join(blas)}; best of {args.repeat} interleaved repeats")
+        for spectrum in spectra:
+            for d, n in sizes:
+                run_size(d, n, args.repeat, spectrum)
+    if args.write_docs:
+        _docs.write_results("similarity", printed.getvalue(), page=args.write_docs)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ largest absolute difference between the two tables (asserted below 1e-9).
 Usage::
 
     python benchmarks/timeline.py [--steps 50] [--layers 8] [--width 256] [--probe 2000]
+                                  [--write-docs [PAGE]]
+
+``--write-docs`` also writes the printout into the ``timeline`` section of
+docs/benchmarks.md (see benchmarks/_docs.py).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _docs
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
@@ -88,7 +93,15 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--probe", type=int, default=2000)
     parser.add_argument("--keep", type=float, default=0.99)
+    _docs.add_argument(parser)
     args = parser.parse_args()
+    with _docs.capture() as printed:
+        _run(args)
+    if args.write_docs:
+        _docs.write_results("timeline", printed.getvalue(), page=args.write_docs)
+
+
+def _run(args) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         run_path, ref_path = write_files(Path(tmp), args.steps, args.layers, args.width,
