@@ -2,6 +2,7 @@
 
     python benchmarks/depth_batched.py            # 24 networks of depth 8, 200 steps
     python benchmarks/depth_batched.py --quick    # 12 networks, 50 steps
+                                        [--write-docs [PAGE]]
 
 The same networks (width and batch of the quick preset, half dropout and half Gaussian
 noise, one seed each) train for the same number of Adam steps, single-threaded:
@@ -12,7 +13,8 @@ noise, one seed each) train for the same number of Adam steps, single-threaded:
 * stacked: :func:`svccakit.depth.batched.train_stack`, all networks as one model.
 
 The two alternate in rounds so machine noise hits them alike; the printout gives CPU
-seconds per round and the ratio.
+seconds per round and the ratio. ``--write-docs`` also writes the printout into the
+``depth_batched`` section of docs/benchmarks.md (see benchmarks/_docs.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import _docs
 import torch
 
 from svccakit.depth import experiment as dp
@@ -31,7 +34,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=3)
+    _docs.add_argument(parser)
     args = parser.parse_args()
+    with _docs.capture() as printed:
+        _run(args)
+    if args.write_docs:
+        _docs.write_results("depth_batched", printed.getvalue(), page=args.write_docs)
+
+
+def _run(args) -> None:
     n_nets, steps, depth = (12, 50, 8) if args.quick else (24, 200, 8)
     torch.set_num_threads(1)
     quick = dp.quick_config().experiment
