@@ -151,6 +151,35 @@ def _optimiser(config, params):
     raise ValueError(f"optimiser.name: the batched trainer knows 'sgd' and 'adam', got {o.name!r}")
 
 
+def _check(config, task, nets, budgets):
+    """Validate :func:`train_stack`'s arguments; returns ``(nets, budgets)`` as lists."""
+    from svccakit._validate import check_int
+    from svccakit.experiment.config import ExperimentConfig
+    from svccakit.experiment.tasks import Task
+
+    if not isinstance(config, ExperimentConfig):
+        raise TypeError(f"config: expected an ExperimentConfig, got {type(config).__name__}")
+    if not isinstance(task, Task):
+        raise TypeError(f"task: expected an svccakit Task, got {type(task).__name__}")
+    if task.kind != "regression":
+        raise ValueError(f"task: the stacked trainer fits the mean squared error of a "
+                         f"regression task, got kind {task.kind!r}")
+    if isinstance(nets, (str, bytes)) or not isinstance(nets, Sequence) or not len(nets):
+        raise ValueError(f"nets: expected a non-empty list of (noise, seed) pairs, got {nets!r}")
+    out = []
+    for item in nets:
+        if not isinstance(item, (tuple, list)) or len(item) != 2 or not isinstance(item[0], str):
+            raise ValueError(f"nets: expected (noise, seed) pairs such as ('dropout:0.9', 0), "
+                             f"got {item!r}")
+        out.append((item[0], check_int(item[1], "nets: seed", 0)))
+    if isinstance(budgets, (str, bytes)) or not isinstance(budgets, Sequence) or not len(budgets):
+        raise ValueError(f"budgets: expected a non-empty list of step counts, got {budgets!r}")
+    steps = [check_int(b, "budgets", 1) for b in budgets]
+    if any(b >= c for b, c in zip(steps[:-1], steps[1:], strict=True)):
+        raise ValueError(f"budgets: expected increasing step counts, got {list(budgets)}")
+    return out, steps
+
+
 def train_stack(config, task, nets: Sequence[tuple[str, int]], budgets: Sequence[int]) -> np.ndarray:
     """Train networks of one depth together and return their losses at each budget.
 
@@ -174,7 +203,7 @@ def train_stack(config, task, nets: Sequence[tuple[str, int]], budgets: Sequence
         validation set (``nan`` where the task has none); float32 values as ``train_run``
         records them. A network whose training loss stops being finite keeps ``nan``.
     """
-    budgets = [int(b) for b in budgets]
+    nets, budgets = _check(config, task, nets, budgets)
     built = [_build(config, task, noise, seed) for noise, seed in nets]
     kinds = []
     for model, _, _ in built:

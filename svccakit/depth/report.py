@@ -81,7 +81,7 @@ def _predictor_table(test: BoundaryTest) -> list[str]:
             row = test.predictor(name, s)
             cells.append(f"{_pct(row['accuracy'])} | {_pct(row['balanced_accuracy'])}")
             if row["fitted"]:
-                params.append(f"{_num(row['parameter'], 'g')} ({s})")
+                params.append(f"{_num(row['parameter'], '.3g')} ({s})")
         lines.append(f"| {name} | {', '.join(params) or '-'} | " + " | ".join(cells) + " |")
     return lines
 

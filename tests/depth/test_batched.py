@@ -150,3 +150,26 @@ def test_diverged_networks_give_nan_not_an_error():
     task = dp.reconstruction_task(config)
     res = train_stack(config, task, [("none", 0), ("dropout:0.5", 1)], [5, 20])
     assert np.isnan(res[:, 1]).all()  # a training loss stopped being finite: nan from then on
+
+
+def test_train_stack_errors():
+    config = _config(depth=1, steps=2)
+    task = dp.reconstruction_task(config)
+    for args, error, match in [
+        (({}, task, NETS, [1]), TypeError, "config: expected an ExperimentConfig, got dict"),
+        ((config, None, NETS, [1]), TypeError, "task: expected an svccakit Task, got NoneType"),
+        ((config, task, [], [1]), ValueError, r"nets: expected a non-empty list of \(noise, seed\)"),
+        ((config, task, [("none",)], [1]), ValueError, r"nets: expected \(noise, seed\) pairs"),
+        ((config, task, [("none", -1)], [1]), ValueError, "nets: seed: expected an integer >= 0"),
+        ((config, task, NETS, []), ValueError, "budgets: expected a non-empty list"),
+        ((config, task, NETS, [5, 5]), ValueError, r"budgets: expected increasing step counts, got \[5, 5\]"),
+        ((config, task, NETS, [0]), ValueError, "budgets: expected an integer >= 1, got 0"),
+    ]:
+        with pytest.raises(error, match=match):
+            train_stack(*args)
+    from svccakit.experiment.tasks import make_task
+
+    digits = make_task(config)  # classification
+    with pytest.raises(ValueError, match="fits the mean squared error of a regression task, "
+                                         "got kind 'classification'"):
+        train_stack(config, digits, NETS, [1])
