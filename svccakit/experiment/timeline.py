@@ -85,6 +85,8 @@ class RunInfo:
         The recorded training steps, in order.
     layers : tuple of str
         The recorded layer names, in order.
+    reduce : tuple of str
+        Each layer's record-time reducer (``"none"``, ``"pool"``, ...), in order.
     """
 
     path: str
@@ -95,6 +97,7 @@ class RunInfo:
     seed: int | None
     steps: tuple[int, ...]
     layers: tuple[str, ...]
+    reduce: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ def run_info(path: str | os.PathLike) -> RunInfo:
         config = run.config
         steps = tuple(int(s) for s in np.asarray(run.steps).tolist())
         layers = tuple(str(name) for name in run.layer_names)
+        reduce = tuple(run.layer_info(name).reduce for name in layers)
         file_seed = run.attrs.get("seed")
     meta = RunMeta.from_config(config, name=Path(path).stem,
                                seed=None if file_seed is None else int(file_seed))
@@ -134,6 +138,7 @@ def run_info(path: str | os.PathLike) -> RunInfo:
         seed=meta.seed,
         steps=steps,
         layers=layers,
+        reduce=reduce,
     )
 
 
@@ -303,7 +308,7 @@ def _read_reference(path: str, step: int | None, metrics: tuple[str, ...], keep:
     with open_run(path) as run, threadpool_limits(limits=1):
         probe = np.asarray(run.probe)
         for name in info.layers:
-            data = np.asarray(run.activations(name, index))
+            data = np.asarray(run.samples(name, index))  # 2-D by the layer's reducer
             refs.append(_RefLayer(name=name, sides=_decompose(data, metrics, keep)))
     return info, tuple(refs), probe
 
@@ -343,8 +348,24 @@ def _plan(infos, ref_info, ref_layers, ref_probe, pairs, layers) -> list[_Task]:
                         f"or choose layers"
                     )
                 refs = (by_name[name],)
+            _check_reducers(info, name, ref_info, refs)
             tasks.append(_Task(run_index=run_index, info=info, layer=name, refs=tuple(refs)))
     return tasks
+
+
+def _check_reducers(info: RunInfo, name: str, ref_info: RunInfo, refs) -> None:
+    """Layers stored with different record-time reducers hold different things:
+    refuse to compare them."""
+    mine = dict(zip(info.layers, info.reduce, strict=True)).get(name, "none")
+    theirs = dict(zip(ref_info.layers, ref_info.reduce, strict=True))
+    for ref in refs:
+        if theirs.get(ref.name, "none") != mine:
+            raise ValueError(
+                f"layer {name!r} of run file {info.path!r} was recorded with "
+                f"reduce={mine!r} but reference layer {ref.name!r} of {ref_info.path!r} with "
+                f"reduce={theirs.get(ref.name, 'none')!r}; layers reduced differently cannot be "
+                f"compared (record both with the same reduce=)"
+            )
 
 
 def _all_layer_names(infos, ref_info) -> list[str]:
@@ -368,7 +389,7 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
     specs = [get_metric(m) for m in settings.metrics]
     with threadpool_limits(limits=1), open_run(task.info.path) as run:
         for t, step in enumerate(steps):
-            data = np.asarray(run.activations(task.layer, t))  # each snapshot read once
+            data = np.asarray(run.samples(task.layer, t))  # each snapshot read once
             sides = _decompose(data, settings.metrics, settings.keep)  # and decomposed once
             # each metric against every reference layer at once (SVCCA: one product
             # with the reference bases side by side)

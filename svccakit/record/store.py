@@ -125,11 +125,17 @@ class RunWriter:
         layers: Mapping[str, tuple[tuple[int, ...], np.dtype]],
         metric_names: Sequence[str],
         compression: str | None,
+        layer_attrs: Mapping[str, Mapping[str, Any]] | None = None,
+        probe_fields: Mapping[str, np.ndarray] | None = None,
+        probe_structure: str | None = None,
     ) -> RunWriter:
         """Build the file under a temporary name, switch it to SWMR, move it to ``path``.
 
         ``layers`` maps each layer name to the shape ``(n_probe, ...)`` and dtype
-        of one snapshot.
+        of one snapshot; ``layer_attrs`` to the attributes of its dataset
+        (``reduce``, ``raw_shape``, ``output``). A structured probe stores its
+        other inputs as ``probe_fields`` (``"args/1"``, ``"kwargs/mask"`` ->
+        array, under ``/probe``) and its call as the JSON ``probe_structure``.
         """
         path = os.fspath(path)
         if not overwrite and os.path.exists(path):
@@ -146,6 +152,10 @@ class RunWriter:
             probe.create_dataset("inputs", data=_storable(probe_inputs))
             if probe_targets is not None:
                 probe.create_dataset("targets", data=_storable(probe_targets))
+            for key, array in (probe_fields or {}).items():
+                probe.create_dataset(key, data=_storable(array))
+            if probe_structure is not None:
+                probe.attrs["structure"] = probe_structure
             file.create_dataset(
                 "steps", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(1024,)
             )
@@ -170,6 +180,8 @@ class RunWriter:
                     chunks=(1, *shape),
                     **comp,
                 )
+                for key, value in (layer_attrs or {}).get(name, {}).items():
+                    group[name].attrs[key] = value
             file.flush()
             file.swmr_mode = True
             _publish(tmp, path, overwrite)
@@ -459,12 +471,19 @@ def _check_layout(file: h5py.File, path: str) -> None:
 @dataclasses.dataclass(frozen=True)
 class LayerInfo:
     """One recorded layer: snapshot ``shape`` ``(n_probe, ...)``, numpy ``dtype``,
-    HDF5 ``compression`` filter name (None when uncompressed)."""
+    HDF5 ``compression`` filter name (None when uncompressed), the reducer
+    ``reduce`` it was stored with (``"none"``, ``"pool"``, ``"positions:K"``,
+    ``"project:D"``, ``"callable:<name>"``; see :mod:`svccakit.record.reducers`),
+    the module output's shape before reduction ``raw_shape`` (None in files
+    written before reducers existed) and the ``output`` selector's text."""
 
     name: str
     shape: tuple[int, ...]
     dtype: np.dtype
     compression: str | None
+    reduce: str = "none"
+    raw_shape: tuple[int, ...] | None = None
+    output: str | None = None
 
 
 class Run:
@@ -604,7 +623,47 @@ class Run:
         comp = ds.compression
         if comp is None and ds._filters:
             comp = ", ".join(str(k) for k in ds._filters)
-        return LayerInfo(layer, tuple(ds.shape[1:]), ds.dtype, comp)
+        attrs = ds.attrs
+        raw = attrs.get("raw_shape")
+        output = attrs.get("output")
+        return LayerInfo(
+            layer,
+            tuple(ds.shape[1:]),
+            ds.dtype,
+            comp,
+            reduce=_text(attrs.get("reduce", "none")),
+            raw_shape=None if raw is None else tuple(int(v) for v in np.asarray(raw)),
+            output=None if output is None else _text(output),
+        )
+
+    def samples(self, layer: str, index: int) -> np.ndarray:
+        """Snapshot ``index`` of ``layer`` as the 2-D ``(n_samples, n_features)`` matrix
+        the similarity metrics take (:func:`svccakit.record.reducers.as_samples`
+        with the layer's stored reducer: ``positions:K`` layers give ``n_probe * K``
+        rows, unreduced conv layers one row per position)."""
+        from svccakit.record.reducers import as_samples
+
+        return as_samples(self.activations(layer, index), self.layer_info(layer).reduce)
+
+    @property
+    def probe_call(self) -> tuple[tuple, dict[str, Any]]:
+        """The probe as the model was called: ``(args, kwargs)`` of arrays (and
+        constants); ``((probe,), {})`` for a plain tensor probe."""
+        structure = self._file["probe"].attrs.get("structure")
+        if structure is None:
+            return (self.probe,), {}
+        spec = json.loads(_text(structure))
+
+        def value(entry):
+            if "dataset" in entry:
+                key = entry["dataset"]
+                return self._read(lambda: self._file["probe"][key][()], f"/probe/{key}")
+            return entry["value"]
+
+        return (
+            tuple(value(e) for e in spec["args"]),
+            {k: value(e) for k, e in spec["kwargs"].items()},
+        )
 
     def activations(self, layer: str, index: int) -> np.ndarray:
         """Activations of ``layer`` at snapshot ``index`` (negative counts from the end).
@@ -627,6 +686,10 @@ class Run:
         if hits.size == 0:
             raise KeyError(f"no snapshot at step {step} in {self.path}")
         return int(hits[0])
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def open_run(path: str | os.PathLike) -> Run:
