@@ -44,20 +44,23 @@ def _config(depth=3, steps=40, width=24, optimiser=None):
 
 def _one_by_one(config, task, noise, seed, budgets):
     """One network through the experiment package's own training loop, built and seeded
-    as train_run does, with dropout drawn as (u < keep) / keep."""
+    as train_run does, with dropout drawn as (u < keep) / keep; losses after each budget."""
     out = []
-    for steps in budgets:
-        with torch.random.fork_rng(devices=[]):
-            generator = torch.Generator().manual_seed(seed)
-            torch.manual_seed(seed)
-            model = build_model(config, task, init="critical", activation="relu", noise=noise,
-                                generator=generator)
-            for name, module in list(model.named_children()):
-                if isinstance(module, nn.Dropout):
-                    setattr(model, name, UniformDropout(1.0 - module.p))
-            _fit(model, task, config, steps=steps, generator=generator)
-            m = _evaluate(model, task)
-        out.append((m["loss"], m["val_loss"]))
+    with torch.random.fork_rng(devices=[]):
+        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        model = build_model(config, task, init="critical", activation="relu", noise=noise,
+                            generator=generator)
+        for name, module in list(model.named_children()):
+            if isinstance(module, nn.Dropout):
+                setattr(model, name, UniformDropout(1.0 - module.p))
+
+        def on_step(step):
+            if step in budgets:  # eval mode draws nothing, so the run goes on unchanged
+                m = _evaluate(model, task)
+                out.append((m["loss"], m["val_loss"]))
+
+        _fit(model, task, config, steps=max(budgets), generator=generator, on_step=on_step)
     return np.array(out)
 
 
