@@ -308,7 +308,7 @@ def _read_reference(path: str, step: int | None, metrics: tuple[str, ...], keep:
     with open_run(path) as run, threadpool_limits(limits=1):
         probe = np.asarray(run.probe)
         for name in info.layers:
-            data = np.asarray(run.samples(name, index))  # 2-D by the layer's reducer
+            data = _snapshot(run, path, name, index)  # 2-D by the layer's reducer
             refs.append(_RefLayer(name=name, sides=_decompose(data, metrics, keep)))
     return info, tuple(refs), probe
 
@@ -389,7 +389,7 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
     specs = [get_metric(m) for m in settings.metrics]
     with threadpool_limits(limits=1), open_run(task.info.path) as run:
         for t, step in enumerate(steps):
-            data = np.asarray(run.samples(task.layer, t))  # each snapshot read once
+            data = _snapshot(run, task.info.path, task.layer, t)  # each snapshot read once
             sides = _decompose(data, settings.metrics, settings.keep)  # and decomposed once
             # each metric against every reference layer at once (SVCCA: one product
             # with the reference bases side by side)
@@ -415,7 +415,49 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
     return rows
 
 
-def _decompose(data: np.ndarray, metrics: tuple[str, ...], keep: float) -> dict:
+STREAM_BYTES = 256 * 2**20
+"""A snapshot larger than this in float64 is not loaded but streamed from the run file."""
+
+
+def _snapshot(run, path: str, layer: str, index: int):
+    """One snapshot as the 2-D matrix the metrics take (:meth:`~svccakit.Run.samples`):
+    loaded, or for a large plain 2-D layer an array-like that the similarity engine
+    reads in row blocks (peak memory bounded by its block size)."""
+    info = run.layer_info(layer)
+    plain = len(info.shape) == 2 and not str(info.reduce).startswith("positions")
+    if plain and info.shape[0] * info.shape[1] * 8 > STREAM_BYTES:
+        return _LayerRows(path, layer, index, info.shape, np.dtype(info.dtype))
+    return np.asarray(run.samples(layer, index))
+
+
+class _LayerRows:
+    """Rows of ``/layers/<layer>[index]`` of a run file, read on demand; picklable (the
+    file is opened in whichever process reads, once per process)."""
+
+    def __init__(self, path: str, layer: str, index: int, shape, dtype):
+        self.path, self.layer, self.index = path, layer, int(index)
+        self.shape, self.dtype = tuple(shape), dtype
+
+    def __getitem__(self, rows):
+        return _open_layer(self.path, self.layer)[self.index, rows]
+
+
+_OPEN: dict = {}
+
+
+def _open_layer(path: str, layer: str):
+    import h5py
+
+    key = (os.getpid(), path)
+    if key not in _OPEN or not _OPEN[key].id.valid:
+        try:  # as the run reader does: the file may still be written (SWMR)
+            _OPEN[key] = h5py.File(path, "r", swmr=True, libver="latest")
+        except (OSError, ValueError):
+            _OPEN[key] = h5py.File(path, "r")
+    return _OPEN[key]["layers"][layer]
+
+
+def _decompose(data, metrics: tuple[str, ...], keep: float) -> dict:
     """One decomposition per kind of side the metrics need (see
     :meth:`svccakit.similarity.Metric.decompose`): SVCCA keeps ``keep`` of the variance,
     PWCCA every direction, linear CKA reuses whichever was made first."""
