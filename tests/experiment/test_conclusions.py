@@ -13,13 +13,16 @@ from svccakit.experiment.report.conclusions import closeness, compare, conclusio
 
 def test_compare_separates_only_beyond_the_seed_spread():
     far = compare([0.9, 0.91, 0.92], [0.5, 0.52, 0.51])
-    assert far.separated and far.diff == pytest.approx(0.4)
+    assert far.separated
+    assert far.diff == pytest.approx(0.4)
     near = compare([0.5, 0.7, 0.6], [0.55, 0.65, 0.6])
     assert not near.separated
     one = compare([0.9], [0.1, 0.2])  # one seed cannot separate anything
-    assert not one.separated and one.sd_a == 0.0
+    assert not one.separated
+    assert one.sd_a == 0.0
     nan = compare([0.9, math.nan, 0.8], [0.1, 0.2])
-    assert nan.n_a == 2 and nan.separated
+    assert nan.n_a == 2
+    assert nan.separated
     assert "0.850 ± 0.071 against 0.150 ± 0.071 (n = 2 seeds each)" == nan.text()
 
 
@@ -27,7 +30,7 @@ def _fake(crit_final, he_final, crit_loss, he_loss, steps=(0, 10, 100)):
     """results rows for 3 seeds x 2 inits, 2 reference layers, 2 student layers."""
     rows = []
     for init, finals, losses in (("critical", crit_final, crit_loss), ("he", he_final, he_loss)):
-        for seed, (final, loss) in enumerate(zip(finals, losses, strict=True)):
+        for seed, (final, _loss) in enumerate(zip(finals, losses, strict=True)):
             run = f"{init}-s{seed}"
             for step in steps:
                 frac = step / steps[-1]
@@ -115,5 +118,7 @@ def test_metrics_that_disagree_are_said_to():
     close = closeness(both)
     summary = run_summary(curves, close)
     text = "\n".join(conclusions(summary, close, informative_count=2, readout_count=0))
-    assert "SVCCA 0.871" in text and ": critical closer" in text and ": he closer" in text
+    assert "SVCCA 0.871" in text
+    assert ": critical closer" in text
+    assert ": he closer" in text
     assert "The metrics disagree about which is closer" in text

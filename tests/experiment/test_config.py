@@ -148,3 +148,13 @@ def test_file_errors(tmp_path):
         ExperimentConfig.from_dict([])
     with pytest.raises(TypeError, match=r"task: expected a TaskConfig, got dict"):
         ExperimentConfig(task={})
+
+
+def test_every_task_has_sizes_that_make_a_valid_config():
+    from svccakit.experiment.registry import TASKS
+
+    for kind in TASKS.values():
+        config = default_config().updated(kind.config_changes())
+        assert config.task.name == kind.name
+    parity = default_config().updated(TASKS["parity"].config_changes())
+    assert (parity.task.n_train, parity.task.n_val) == (0, 0)  # the whole truth table

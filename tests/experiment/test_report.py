@@ -168,7 +168,8 @@ def test_write_figures_and_report_for_all_pairs(tmp_path):
                              reference_layers=layers, trivial_loss=0.7, keep=0.99, steps=64)
     text = md.read_text()
     assert "![Closeness to the optimum during training](figures/headline.png)" in text
-    assert "## Conclusions" in text and "critical against pytorch-default" in text
+    assert "## Conclusions" in text
+    assert "critical against pytorch-default" in text
     assert "| act3 | 8 | 2 | read-out only |" in text
     assert "(2 of 4; layers of rank ≤ 2 on the probe carry only a read-out" in text
     # the best match of optimum layer act1 is student act1 (the others are 0.05 lower)

@@ -260,8 +260,9 @@ def load_hook():
 
 def test_hooks_train_script(tmp_path, capsys):
     hook = load_hook()
-    common = ["--depth", "3", "--width", "8", "--steps", "5", "--set", "task.n_bits=4",
-              "--set", "task.n_probe=16", "--set", "schedule.n=3", "--quiet"]
+    common = ["--depth", "3", "--width", "8", "--steps", "5", "--task", "parity",
+              "--noise", "none", "--set", "task.n_bits=4", "--set", "task.n_probe=16",
+              "--set", "schedule.n=3", "--quiet"]
     out = tmp_path / "o"
     assert hook.main(["--init", "pytorch-default", "--activation", "shifted-relu:0.5", "--seed", "4",
                       "--reference", "--out", str(out), *common]) == 0
@@ -269,10 +270,11 @@ def test_hooks_train_script(tmp_path, capsys):
     assert (out / "runs" / "reference.h5").is_file()
     with open_run(out / "runs" / "pytorch-default-shifted-relu0.5-none-s4.h5") as run:
         assert run.config["experiment"]["task"]["n_bits"] == 4
+        assert run.config["experiment"]["task"]["n_train"] == 0  # --task parity: all inputs
         assert list(run.steps) == log_schedule(5, 3)
     assert hook.main(["--grid", "--seed", "0", "--activation", "relu", "--n-jobs", "1",
                       "--out", str(tmp_path / "g"), *common]) == 0
-    assert len(list((tmp_path / "g" / "runs").glob("*.h5"))) == 3
+    assert len(list((tmp_path / "g" / "runs").glob("*.h5"))) == 3  # critical, he, reference
     capsys.readouterr()
     assert hook.main(["--seed", "0", "1", "--out", str(out), *common]) == 1
     assert "--seed: a single run takes one value, got [0, 1]" in capsys.readouterr().err
@@ -288,7 +290,8 @@ def test_a_diverging_run_stops_and_keeps_its_finite_snapshots(tmp_path):
     path = train_run(config, init="critical", activation="relu", path=tmp_path / "d.h5")
     with open_run(path) as run:
         steps = np.asarray(run.steps)
-        assert steps[0] == 0 and steps[-1] < 50  # stopped early
+        assert steps[0] == 0
+        assert steps[-1] < 50
         for layer in run.layer_names:
             for t in range(len(steps)):
                 assert np.isfinite(np.asarray(run.activations(layer, t))).all()

@@ -51,7 +51,9 @@ def test_relu_correlation_map_does_not_depend_on_the_weight_scale():
 def test_shifted_relu_he_under_dropout_has_no_finite_fixed_point():
     got = init_phase("he", "shifted-relu:0.5", "dropout:0.8")
     assert got.phase == "chaotic"
-    assert math.isinf(got.q_star) and math.isnan(got.chi_1) and math.isnan(got.xi_c)
+    assert math.isinf(got.q_star)
+    assert math.isnan(got.chi_1)
+    assert math.isnan(got.xi_c)
 
 
 def test_unknown_init_lists_the_known_ones():
