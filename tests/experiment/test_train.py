@@ -295,3 +295,25 @@ def test_a_diverging_run_stops_and_keeps_its_finite_snapshots(tmp_path):
         for layer in run.layer_names:
             for t in range(len(steps)):
                 assert np.isfinite(np.asarray(run.activations(layer, t))).all()
+
+
+@pytest.mark.parametrize("task", ["teacher", "parity"])
+def test_the_recorded_optimum_is_exact_on_the_probe(tmp_path, task):
+    # the reference run file holds the optimum's layers on the probe: its output must be
+    # the task's own targets (teacher) or give every probe label (parity)
+    from svccakit.experiment.registry import get_task
+
+    config = ExperimentConfig().updated({"depth": 4, "width": 16, **get_task(task).config_changes(),
+                                         "task.n_bits": 6, "task.in_features": 5,
+                                         "task.n_train": 0 if task == "parity" else 64,
+                                         "task.n_val": 0, "task.n_probe": 64})
+    probe_task = make_task(config)
+    path = record_reference(config, tmp_path / "ref.h5")
+    with open_run(path) as run:
+        out = np.asarray(run.activations("out", 0), dtype=np.float64)
+        np.testing.assert_array_equal(run.probe, probe_task.probe.numpy())
+    if task == "teacher":
+        np.testing.assert_allclose(out, probe_task.probe_y.numpy(), rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(out.argmax(axis=1), probe_task.probe_y.numpy())
+        assert (np.abs(out[:, 1] - out[:, 0]) > 5).all()  # decided by a wide margin
