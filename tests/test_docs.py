@@ -154,7 +154,7 @@ def test_config_reference_covers_every_key(hooks):
                 assert hooks._cell(sub.metadata["doc"]) in row
         else:
             assert f"| `{field.name}` |" in text
-    assert "| `timeline.metrics` | list of strings | `[\"svcca\"]` |" in text
+    assert "| `timeline.metrics` | list of strings | `[\"svcca\", \"pwcca\", \"cka\"]` |" in text
 
 
 def test_depth_reference_covers_every_grid_key(hooks):
@@ -166,7 +166,7 @@ def test_depth_reference_covers_every_grid_key(hooks):
             assert f"| `{field.name}` |" in text, field.name
     assert hooks._toml(quick_config().depths) in text
     assert hooks._toml(full_config().depths) in text
-    assert "| `task.name` | `\"parity\"` | `\"digits\"` | `\"digits\"` |" in text
+    assert "| `task.name` | `\"teacher\"` | `\"digits\"` | `\"digits\"` |" in text
 
 
 def test_attribute_docs_read_numpydoc():

@@ -105,7 +105,7 @@ class _RefLayer:
     """One reference layer, read and decomposed once."""
 
     name: str
-    sides: dict  # metric -> svccakit.similarity.Decomposition of the (n_probe, d) snapshot
+    sides: dict | None  # metric -> Decomposition of the (n_probe, d) snapshot; None: constant
 
 
 def run_info(path: str | os.PathLike) -> RunInfo:
@@ -176,7 +176,9 @@ def timeline(
     pairs : {"matching", "all"}
         ``"matching"`` compares layer ``l`` of a run with layer ``l`` of the
         reference (same name; every compared run layer must exist in the
-        reference); ``"all"`` compares every run layer with every reference layer.
+        reference); ``"all"`` compares every run layer with every reference layer (what
+        ``svccakit run`` does: the optimum's layers need not line up with the
+        student's, and its report picks each optimum layer's best match).
     layers : sequence of str, optional
         Restrict the comparison to these run layers (default: all recorded ones).
     keep : float in (0, 1]
@@ -208,7 +210,9 @@ def timeline(
         One row per (run, step, layer, ref_layer, metric), columns
         :data:`COLUMNS`; ``value`` is the similarity and ``baseline`` its shuffled
         chance level (see the module docstring). Rows are ordered by run (as
-        given), step, layer, ref_layer and metric.
+        given), step, layer, ref_layer and metric. A snapshot whose layer is constant
+        over the probe (every unit dead) or not finite (training diverged) has no
+        similarity: its rows hold NaN, as do such a reference layer's.
     """
     import pandas as pd
 
@@ -309,7 +313,8 @@ def _read_reference(path: str, step: int | None, metrics: tuple[str, ...], keep:
         probe = np.asarray(run.probe)
         for name in info.layers:
             data = _snapshot(run, path, name, index)  # 2-D by the layer's reducer
-            refs.append(_RefLayer(name=name, sides=_decompose(data, metrics, keep)))
+            sides = None if _constant(data) else _decompose(data, metrics, keep)
+            refs.append(_RefLayer(name=name, sides=sides))
     return info, tuple(refs), probe
 
 
@@ -390,12 +395,18 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
     with threadpool_limits(limits=1), open_run(task.info.path) as run:
         for t, step in enumerate(steps):
             data = _snapshot(run, task.info.path, task.layer, t)  # each snapshot read once
-            sides = _decompose(data, settings.metrics, settings.keep)  # and decomposed once
-            # each metric against every reference layer at once (SVCCA: one product
-            # with the reference bases side by side)
-            values = {spec.name: spec.many(sides[spec.name],
-                                           [ref.sides[spec.name] for ref in task.refs])
-                      for spec in specs}
+            live = [r for r, ref in enumerate(task.refs) if ref.sides is not None]
+            values = {metric: [math.nan] * len(task.refs) for metric in settings.metrics}
+            sides = None
+            if not _constant(data) and live:
+                sides = _decompose(data, settings.metrics, settings.keep)  # decomposed once
+                # each metric against every reference layer at once (SVCCA: one product
+                # with the reference bases side by side)
+                for spec in specs:
+                    found = spec.many(sides[spec.name],
+                                      [task.refs[r].sides[spec.name] for r in live])
+                    for r, value in zip(live, found, strict=True):
+                        values[spec.name][r] = value
             with_baseline = settings.baseline_n > 0 and (
                 settings.baseline_at == "all" or t == last
             )
@@ -403,7 +414,7 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
                 for metric in settings.metrics:
                     value = values[metric][r]
                     base = math.nan
-                    if with_baseline:
+                    if with_baseline and sides is not None and ref.sides is not None:
                         seed = _baseline_seed(settings.seed, task.info.name, task.layer,
                                               ref.name, metric, int(step))
                         base = _baseline(metric, sides[metric], ref.sides[metric],
@@ -413,6 +424,15 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
         final = {(r[2], r[3]): r[5] for r in rows if r[0] == int(steps[last])}
         rows = [r[:5] + (final[(r[2], r[3])],) for r in rows]
     return rows
+
+
+def _constant(data: np.ndarray) -> bool:
+    """True when a snapshot has no usable similarity: every unit constant over the probe
+    (a dead layer), or a value that is not finite (a diverged network). Its rows hold NaN."""
+    if not isinstance(data, np.ndarray):  # streamed from the file: too big to screen
+        return False
+    flat = data.reshape(data.shape[0], -1)
+    return bool(np.all(flat == flat[:1])) or not bool(np.isfinite(flat).all())
 
 
 STREAM_BYTES = 256 * 2**20
