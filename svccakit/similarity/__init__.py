@@ -36,9 +36,14 @@ Numerics
   input rescaled to unit size.
 - *Offsets.* Exactly constant (dead) neurons are found exactly and dropped;
   ranks are numerical ranks with the tolerance ``max(n, d) * eps * max(s_1,
-  sqrt(n) |mean|)``: a constant offset, whose rounding every centred entry
-  inherits, cannot turn that rounding into rank. Correlations are clipped to
-  [0, 1] and sorted descending. Never NaN.
+  sqrt(n) |mean|)`` (float64 input): a constant offset, whose rounding every
+  centred entry inherits, cannot turn that rounding into rank. Correlations are
+  clipped to [0, 1] and sorted descending. Never NaN.
+- *Input precision.* Data given in float32, float16 or bfloat16 carry their
+  rounding (relative ``eps_in``, the dtype's eps) into the float64 computation;
+  the rank tolerance is then ``max(max(n, d) * eps64, sqrt(n + d) * eps_in) *
+  max(s_1, sqrt(n) |mean|)``, which one rounding of every entry cannot exceed,
+  and the fast route is used only when every kept direction lies above it.
 - When the kept directions of both sides add up to more than ``n_samples - 1``,
   some canonical correlations equal 1 by construction: :class:`SmallSampleWarning`.
 - Threads: the LAPACK factorisations run with one BLAS thread, the matrix

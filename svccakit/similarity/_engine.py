@@ -19,6 +19,13 @@ and the one-pass centring multiplies the rounding by the loss factor ``L``
 (accuracy about ``eps * L * kappa**2 <= 2e-10``). When only ``L`` is in the way,
 the pass is repeated about the exact mean (``L = 1``); otherwise the pair takes
 the R route.
+
+Input precision: data given in float32 or a half type carry their rounding
+(relative ``eps_in``) into the float64 computation. Ranks are decided against
+:func:`~._linalg.rank_ratio` with that ``eps_in``; the Gram route is trusted only
+when every kept direction lies above the input term of that tolerance
+(:func:`~._linalg.input_noise`), otherwise the R route's SVD decides the rank.
+For float64 input nothing changes.
 """
 
 from __future__ import annotations
@@ -50,6 +57,22 @@ def no_variance(name: str, shape: tuple[int, int]) -> ValueError:
         f"{name} has no variance: all {shape[1]} of its neurons are constant over the "
         f"{shape[0]} samples, so the similarity is undefined"
     )
+
+
+def no_rank(name: str, shape: tuple[int, int], precision: float) -> ValueError:
+    """``no_variance``, or for reduced-precision input: variation only at its rounding."""
+    if precision <= la.EPS:
+        return no_variance(name, shape)
+    return ValueError(
+        f"{name} has no variance above the rounding of its dtype (eps {precision:.3g}): its "
+        f"{shape[1]} neurons vary over the {shape[0]} samples by no more than that rounding "
+        f"of their values, so the similarity is undefined; pass higher-precision data"
+    )
+
+
+def _cca_floor(mean: np.ndarray, norms: np.ndarray, n: int) -> float:
+    """The norm of the mean part of the column-equilibrated data (the rank rule's floor)."""
+    return float(np.sqrt(n * np.sum((mean / norms) ** 2)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,9 +137,17 @@ def gram_cca(mom: Moments, i: int, method: str):
     norms = np.sqrt(np.diag(g)[idx])
     inv = 1.0 / norms
     e = g[np.ix_(idx, idx)] * inv[:, None] * inv[None, :]
+    precision = mom.precision(i)
+    floor = _cca_floor(mom.side_mean(i)[idx], norms, mom.n) if precision > la.EPS else 0.0
     if method == "fast":
         lam, v = la.eigh_desc(e)
-        rank = int(np.count_nonzero(lam > lam[0] * la.FAST_RANK_RATIO))
+        cut = lam[0] * la.FAST_RANK_RATIO
+        rounding = la.input_noise((mom.n, idx.size), precision, float(np.sqrt(lam[0])), floor)
+        if rounding:
+            cut = max(cut, rounding**2)
+        rank = int(np.count_nonzero(lam > cut))
+        if rank == 0:
+            return ACCURATE  # the R route reports it
         transform = np.zeros((g.shape[0], rank))
         transform[idx] = v[:, :rank] / np.sqrt(lam[:rank]) * inv[:, None]
         return Reduced(dims=rank, route="gram", sv=np.sqrt(lam[:rank]), transform=transform)
@@ -125,6 +156,11 @@ def gram_cca(mom: Moments, i: int, method: str):
         chol, info = lapack.dpotrf(e.T, lower=1, clean=1, overwrite_a=1)
         rcond = lapack.dpocon(chol, anorm, uplo="L")[0] if info == 0 else 0.0
     cond = np.inf if rcond <= 0.0 else 1.0 / rcond
+    # every direction above the input's rounding: lam_min >= 1 / ||e^-1||_1 = anorm / cond,
+    # lam_1 <= anorm (up to the estimator's rare underestimate of ||e^-1||_1)
+    rounding = la.input_noise((mom.n, idx.size), precision, float(np.sqrt(anorm)), floor)
+    if rounding and anorm / cond <= rounding**2:
+        return ACCURATE
     if cond * mom.max_loss(i) > la.GRAM_MAX_COND**2:
         if cond <= la.GRAM_MAX_COND**2 and not mom.exact:
             return RECENTRE
@@ -156,6 +192,14 @@ def gram_svcca(mom: Moments, i: int, keep):
     if ratio < la.GRAM_MIN_RATIO * mom.trace_loss(i):
         return RECENTRE if ratio >= la.GRAM_MIN_RATIO and not mom.exact else ACCURATE
     noise = lam[0] * max(mom.n, g.shape[0]) * la.EPS
+    precision = mom.precision(i)
+    if precision > la.EPS:
+        mean = mom.side_mean(i)[mom.side_live(i)]
+        rounding = la.input_noise((mom.n, g.shape[0]), precision, float(np.sqrt(lam[0])),
+                                  float(np.sqrt(mom.n) * np.linalg.norm(mean)))
+        if lam[k - 1] <= rounding**2:
+            return ACCURATE  # a kept direction at the input's rounding: the SVD decides
+        noise = max(noise, rounding**2)
     return Reduced(dims=k, route="gram", sv=np.sqrt(lam[lam > noise]),
                    transform=v[:, :k] / np.sqrt(lam[:k]))
 
@@ -177,10 +221,10 @@ def r_cca(r: np.ndarray, mom: Moments, i: int, name: str, shape) -> Reduced:
     norms = np.sqrt(np.einsum("ij,ij->j", block[:, idx], block[:, idx]))
     u, s, vt = la.thin_svd(block[:, idx] / norms)
     mean = mom.side_mean(i)[idx]
-    floor = float(np.sqrt(mom.n * np.sum((mean / norms) ** 2)))
-    rank = la.svd_rank(s, (mom.n, idx.size), floor)
+    floor = _cca_floor(mean, norms, mom.n)
+    rank = la.svd_rank(s, (mom.n, idx.size), floor, mom.precision(i))
     if rank == 0:
-        raise no_variance(name, shape)
+        raise no_rank(name, shape, mom.precision(i))
     coef = np.zeros((r.shape[0], rank))
     coef[: block.shape[0]] = u[:, :rank]
     transform = np.zeros((block.shape[1], rank))
@@ -194,9 +238,10 @@ def r_svcca(r: np.ndarray, mom: Moments, i: int, keep, name: str, shape) -> Redu
     block = _r_block(r, mom, i)
     u, s, vt = la.thin_svd(block)
     mean = mom.side_mean(i)[mom.side_live(i)]
-    rank = la.svd_rank(s, (mom.n, block.shape[1]), float(np.sqrt(mom.n) * np.linalg.norm(mean)))
+    rank = la.svd_rank(s, (mom.n, block.shape[1]), float(np.sqrt(mom.n) * np.linalg.norm(mean)),
+                       mom.precision(i))
     if rank == 0:
-        raise no_variance(name, shape)
+        raise no_rank(name, shape, mom.precision(i))
     s = s[:rank]
     k = keep_dims(s**2, keep, rank)
     if k > rank:
@@ -325,18 +370,19 @@ def _accurate_side(src: Source, name: str, kind: str, param, mom: Moments) -> Si
         if kind == "cca":
             norms = np.sqrt(np.einsum("ij,ij->j", c[:, idx], c[:, idx]))
             u, s, vt = la.thin_svd(c[:, idx] / norms)
-            floor = float(np.sqrt(src.n * np.sum((mean[idx] / norms) ** 2)))
-            rank = la.svd_rank(s, shape, floor)
+            floor = _cca_floor(mean[idx], norms, src.n)
+            rank = la.svd_rank(s, shape, floor, src.precision)
             if rank == 0:
-                raise no_variance(name, shape)
+                raise no_rank(name, shape, src.precision)
             q = u[:, :rank]
             t = np.zeros((src.d, rank))
             t[idx] = vt[:rank].T / s[:rank] / norms[:, None]
             return Side(src, mean, exp, live, rank, "qr", t, q, gram, s[:rank])
         u, s, vt = la.thin_svd(c)
-        rank = la.svd_rank(s, shape, float(np.sqrt(src.n) * np.linalg.norm(mean[idx])))
+        rank = la.svd_rank(s, shape, float(np.sqrt(src.n) * np.linalg.norm(mean[idx])),
+                           src.precision)
         if rank == 0:
-            raise no_variance(name, shape)
+            raise no_rank(name, shape, src.precision)
         k = keep_dims(s[:rank] ** 2, param, rank)
         if k > rank:
             raise ValueError(f"keep={param} directions requested for {name}, but its numerical "

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 
 import numpy as np
 import scipy.linalg as sla
@@ -83,18 +84,53 @@ def thin_svd(a: np.ndarray, compute_uv: bool = True):
                            lapack_driver="gesvd")
 
 
-def svd_rank(s: np.ndarray, shape: tuple[int, int], floor: float = 0.0) -> int:
-    """Numerical rank from singular values: ``s_i > max(n, d) * eps * max(s_1, floor)``.
+def rank_ratio(shape: tuple[int, int], precision: float = EPS) -> float:
+    """The rank tolerance relative to ``max(s_1, floor)`` (see :func:`svd_rank`).
+
+    ``max(max(n, d) * eps64, sqrt(n + d) * eps_in)``: the first term is the error
+    of the float64 computation (the rule of ``numpy.linalg.matrix_rank``), the
+    second the rounding of the input itself. One rounding of each stored entry
+    (relative error at most ``eps_in / 2``) is a perturbation ``E`` with
+    ``||E||_2 <= ||E||_F <= eps_in / 2 * ||X||_F``, and
+    ``||X||_F <= sqrt(min(n, d) + 1) * max(s_1, floor)``, so it moves no singular
+    value by more than half the second term: rounding alone never becomes rank.
+    For float64 input (``eps_in = eps64``) the second term never exceeds the first
+    (``n + d <= max(n, d)**2``) and is not evaluated.
+    """
+    ratio = max(shape) * EPS
+    if precision > EPS:
+        ratio = max(ratio, math.sqrt(shape[0] + shape[1]) * precision)
+    return ratio
+
+
+def svd_rank(s: np.ndarray, shape: tuple[int, int], floor: float = 0.0,
+             precision: float = EPS) -> int:
+    """Numerical rank from singular values: ``s_i > rank_ratio(shape, precision) * max(s_1,
+    floor)``; for float64 input ``s_i > max(n, d) * eps * max(s_1, floor)``.
 
     ``floor`` is the size of the data's rounding that the singular values cannot
     resolve beyond: the norm of the mean part (``sqrt(n) * ||mean||``, in the
     same units), whose rounding (``eps * |mean|`` per entry) is inherited by the
     centred data. With it, a constant offset cannot turn rounding noise into
     extra rank (issue: ``cca(X + 1000, Y)`` found ranks (4, 4) for a rank-1 X).
+    ``precision`` is the relative precision the data were given in
+    (:func:`~svccakit.similarity._source.precision_of`): float32 activations
+    carry rounding of about 1e-7 of their size, which must not count as rank.
     """
     if s.size == 0 or s[0] <= 0:
         return 0
+    if precision > EPS:
+        tol = rank_ratio(shape, precision) * max(float(s[0]), floor)
+        return int(np.count_nonzero(s > tol))
     return int(np.count_nonzero(s > max(shape) * EPS * max(float(s[0]), floor)))
+
+
+def input_noise(shape: tuple[int, int], precision: float, top: float, floor: float) -> float:
+    """The input term of the rank tolerance, ``sqrt(n + d) * eps_in * max(s_1, floor)``,
+    for the Gram route's checks; 0 for float64 input (whose rules are unchanged)."""
+    if precision <= EPS:
+        return 0.0
+    return math.sqrt(shape[0] + shape[1]) * precision * max(top, floor)
 
 
 def singular_values(m: np.ndarray) -> np.ndarray:

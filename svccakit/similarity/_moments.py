@@ -51,7 +51,13 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.linalg import blas
 
-from svccakit.similarity._source import Source, block_rows, max_abs, nonfinite_error
+from svccakit.similarity._source import (
+    EPS64,
+    Source,
+    block_rows,
+    max_abs,
+    nonfinite_error,
+)
 
 LOSS_MAX = 1024.0
 """Largest centring loss factor accepted from the one-pass rank-one centring (10 bits)."""
@@ -82,6 +88,7 @@ class Moments:
     live: np.ndarray  # (D,) bool, False for constant neurons
     exact: bool  # centred about the exact mean (second pass)
     rhs: np.ndarray | None = None  # (D, K) C.T @ B for extra right-hand sides B
+    precisions: tuple[float, ...] = ()  # each side's input precision (Source.precision)
 
     @property
     def slices(self) -> list[slice]:
@@ -101,6 +108,10 @@ class Moments:
     def gram(self) -> np.ndarray:
         """The full centred Gram matrix (D, D) (a new array)."""
         return symmetric(self.upper)
+
+    def precision(self, i: int) -> float:
+        """Relative precision side ``i`` was given in (float64's eps if unknown)."""
+        return self.precisions[i] if self.precisions else EPS64
 
     def side_mean(self, i: int) -> np.ndarray:
         return self.mean[self.slices[i]]
@@ -365,7 +376,8 @@ def _finish(c, p, sources, exps, shift, rhs, exact: bool, about_zero: bool = Fal
         cross = p - np.outer(s / n, rhs.sum(axis=0))
         cross[dead] = 0.0
     return Moments(n=n, sizes=sizes, exps=tuple(exps), shift=shift, mean=mean, upper=upper,
-                   loss=loss, live=live, exact=exact, rhs=cross)
+                   loss=loss, live=live, exact=exact, rhs=cross,
+                   precisions=tuple(src.precision for src in sources))
 
 
 def _drop_constant(sources: list[Source], live: np.ndarray, suspect: np.ndarray) -> None:

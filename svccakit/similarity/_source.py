@@ -16,6 +16,11 @@ how to hand out rows ``[lo, hi)``. Three kinds:
   ``(T, n, d)`` source, such as a run file's layer at a snapshot). It is read in
   row blocks and never held in memory whole.
 
+Every Source carries the relative precision its data were *given* in
+(:func:`precision_of`, read from the dtype before any conversion to float64):
+the numerical-rank decisions of the engine use it, so the rounding of float32 or
+half-precision activations is not counted as signal.
+
 Finiteness is not checked here: the one pass over the data
 (:mod:`~svccakit.similarity._moments`) sees a NaN/Inf in its sums and then
 :func:`count_nonfinite` counts them for the error message.
@@ -31,7 +36,9 @@ import numpy as np
 
 from svccakit._validate import _describe, _is_torch_tensor
 
-__all__ = ["Source", "Streamed", "as_source"]
+__all__ = ["Source", "Streamed", "as_source", "precision_of"]
+
+EPS64 = float(np.finfo(np.float64).eps)
 
 BLOCK_BYTES = 8 * 2**20
 """Float64 bytes of one row block (of all sides read together): 8 MiB.
@@ -105,6 +112,7 @@ class Source:
     dtype: np.dtype  # of the stored data (float32 or float64 for "memory")
     index: int | None = None  # item of a stacked "rows" source
     block_rows: int | None = None  # requested rows per block ("rows" sources)
+    precision: float = EPS64  # eps of the dtype the data were given in (>= float64's)
 
     @property
     def in_memory(self) -> bool:
@@ -140,6 +148,24 @@ def _torch():
     return torch
 
 
+def precision_of(dtype) -> float:
+    """Relative precision of data given in ``dtype`` (a numpy or torch dtype).
+
+    ``max(float64 eps, finfo(dtype).eps)`` for floating dtypes (float16, bfloat16,
+    float32: their rounding is kept in mind when ranks are decided; longer types are
+    computed in float64 anyway); float64's eps for integers and bools, which
+    float64 holds exactly (up to 2**53).
+    """
+    if hasattr(dtype, "is_floating_point"):  # a torch dtype
+        if not dtype.is_floating_point:
+            return EPS64
+        return max(EPS64, float(_torch().finfo(dtype).eps))
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        return EPS64
+    return max(EPS64, float(np.finfo(dtype).eps))
+
+
 def _check_dtype(dtype, name: str, what) -> None:
     kind = np.dtype(dtype).kind if not hasattr(dtype, "is_floating_point") else None
     if kind == "c":
@@ -170,29 +196,51 @@ def _from_tensor(x, name: str) -> Source:
     if x.is_complex():
         raise TypeError(f"{name} must be a real numeric array, got a complex {_describe(x)}")
     t = x.detach()
+    precision = precision_of(t.dtype)
     if t.ndim == 2 and 0 not in t.shape and _on_device(t):
         n, d = _check_shape(tuple(t.shape), name)
-        return Source(t, name, n, d, "device", np.dtype("float64"))
+        return Source(t, name, n, d, "device", np.dtype("float64"), precision=precision)
     if t.device.type != "cpu":
         t = t.cpu()
     if t.dtype not in (torch.float32, torch.float64):
         t = t.to(torch.float64)  # float16 / bfloat16 / integers / bool
-    return _from_numpy(t.numpy(), name)
+    return _from_numpy(t.numpy(), name, precision)
 
 
-def _from_numpy(a: np.ndarray, name: str) -> Source:
+def _from_numpy(a: np.ndarray, name: str, precision: float | None = None) -> Source:
     _check_dtype(a.dtype, name, a)
     if a.ndim != 2 or a.size == 0:
         if a.size == 0:
             raise ValueError(f"{name} must not be empty, got an array of shape {a.shape}")
         _check_shape(a.shape, name)
+    if precision is None:
+        precision = precision_of(a.dtype)
     if a.dtype not in (np.float32, np.float64):
         a = a.astype(np.float64)
     n, d = _check_shape(a.shape, name)
-    return Source(a, name, n, d, "memory", a.dtype)
+    return Source(a, name, n, d, "memory", a.dtype, precision=precision)
 
 
-def _from_rows(x, name: str, index: int | None, rows: int | None) -> Source:
+class _TensorRows:
+    """A torch tensor read as numpy row blocks (``Streamed`` of a device or bfloat16 tensor):
+    float32 and float64 as they are, other dtypes converted to float64 block by block."""
+
+    def __init__(self, t):
+        torch = _torch()
+        self.t = t
+        self.shape = tuple(t.shape)
+        self.to = t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float64
+        self.dtype = np.dtype(str(self.to).removeprefix("torch."))
+
+    def __getitem__(self, key):
+        return self.t[key].to("cpu", dtype=self.to).numpy()
+
+    def __repr__(self) -> str:
+        return _describe(self.t)
+
+
+def _from_rows(x, name: str, index: int | None, rows: int | None,
+               precision: float | None = None) -> Source:
     shape = getattr(x, "shape", None)
     dtype = getattr(x, "dtype", None)
     if shape is None or dtype is None or not hasattr(x, "__getitem__"):
@@ -216,7 +264,9 @@ def _from_rows(x, name: str, index: int | None, rows: int | None) -> Source:
     n, d = _check_shape(shape, name)
     if dtype not in (np.float32, np.float64) and dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a numeric array, got dtype {dtype}")
-    return Source(x, name, n, d, "rows", dtype, index, rows)
+    if precision is None:
+        precision = precision_of(dtype)
+    return Source(x, name, n, d, "rows", dtype, index, rows, precision)
 
 
 def as_source(x, name: str) -> Source:
@@ -233,10 +283,15 @@ def as_source(x, name: str) -> Source:
         src = x.source
         if x.index is None and isinstance(src, np.ndarray) and not isinstance(src, np.memmap):
             return _from_rows(src, name, None, x.block_rows)
-        if _is_torch_tensor(src) and x.index is None:
-            src = src.detach()
-            if src.device.type == "cpu":
-                src = src.numpy()
+        if _is_torch_tensor(src):
+            t = src.detach()
+            if not _on_device(t) and t.dtype != _torch().bfloat16:
+                return _from_rows(t.cpu().numpy(), name, x.index, x.block_rows)
+            if t.is_complex():
+                raise TypeError(f"{name} must be a real numeric array, got complex dtype "
+                                f"{t.dtype}")
+            # numpy has no bfloat16, and a device tensor is read to the CPU block by block
+            return _from_rows(_TensorRows(t), name, x.index, x.block_rows, precision_of(t.dtype))
         return _from_rows(src, name, x.index, x.block_rows)
     if _is_torch_tensor(x):
         return _from_tensor(x, name)

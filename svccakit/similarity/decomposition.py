@@ -65,6 +65,13 @@ class Decomposition:
         (and kept) on first access.
     basis : ndarray of shape (n_samples, dims)
         The kept whitened directions (orthonormal columns), computed on first access.
+    precision : float
+        Relative precision of the data it was made from: the machine epsilon of
+        their dtype as given (``1.19e-7`` for float32, ``9.8e-4`` for float16,
+        ``7.8e-3`` for bfloat16), or float64's (``2.2e-16``) for float64, integer
+        and bool data. Its numerical rank was decided with it (directions at the
+        size of the input's rounding are not kept), and comparisons that use it
+        as a side keep that rank.
     """
 
     mean: np.ndarray
@@ -83,6 +90,10 @@ class Decomposition:
     @property
     def n_features(self) -> int:
         return int(self._side.src.d)
+
+    @property
+    def precision(self) -> float:
+        return float(self._side.src.precision)
 
     @property
     def variance_kept(self) -> float:
