@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+from svccakit._validate import check_real
+from svccakit.cli import CLIError, user_input
 from svccakit.meanfield import critical_point, parse_activation, parse_noise
 
 _LABELS = {
@@ -45,8 +47,23 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    activation, noise = parse_activation(args.activation), parse_noise(args.noise)
-    cp = critical_point(activation, noise, q_star=args.q_star)
+    with user_input("--activation"):
+        activation = parse_activation(args.activation)
+    with user_input("--noise"):
+        noise = parse_noise(args.noise)
+    with user_input("--q-star"):
+        if args.q_star is not None:
+            check_real(args.q_star, "q_star", low=0.0, low_open=True)
+    try:
+        cp = critical_point(activation, noise, q_star=args.q_star)
+    except (OverflowError, FloatingPointError) as exc:
+        # the maps are functions of these three inputs alone: an overflow means inputs
+        # beyond what float64 arithmetic can handle, not an internal error
+        raise CLIError(
+            f"--activation {activation.spec} --noise {noise.spec}"
+            f"{'' if args.q_star is None else f' --q-star {args.q_star:g}'}: "
+            f"the mean-field maps overflow float64 for these values ({exc}); use smaller ones"
+        ) from exc
     values = cp.as_dict()
     if args.json:
         clean = {k: (v if math.isfinite(v) else None) for k, v in values.items()}

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from svccakit._validate import check_choice, check_int, check_n_jobs, check_real
+from svccakit.experiment._limits import check_limits, normalise_grid
 from svccakit.experiment.registry import TASK_NAMES, TASKS
 from svccakit.meanfield.schemes import SCHEMES as RANDOM_SCHEMES
 from svccakit.similarity.registry import METRIC_NAMES as METRICS
@@ -301,6 +302,7 @@ class ExperimentConfig:
     timeline: TimelineConfig = field(default_factory=TimelineConfig)
 
     def __post_init__(self):
+        normalise_grid(self)  # canonical specs, no duplicates (experiment/_limits.py)
         _int(self.depth, "depth", 1)
         _int(self.width, "width", 1)
         _list(self.activations, "activations", _check_activation)
@@ -324,6 +326,7 @@ class ExperimentConfig:
                     f"width: the optimal {self.task.n_bits}-bit parity network needs width >= "
                     f"{2**levels}, got {self.width}"
                 )
+        check_limits(self)  # memory, time and disk the request implies
 
     # ------------------------------------------------------------------ dicts
     def to_dict(self) -> dict[str, Any]:

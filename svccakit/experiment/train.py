@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from svccakit._validate import check_bool, check_choice, check_int, check_n_jobs
+from svccakit.exceptions import TrainingDivergedError
 from svccakit.experiment.config import ExperimentConfig
 from svccakit.experiment.meta import RunMeta
 from svccakit.experiment.registry import get_task
@@ -204,7 +205,7 @@ def _fit(model, task, config, *, steps, generator, on_step=None, progress=False,
             optimiser.zero_grad(set_to_none=True)
             loss = loss_fn(model(task.x_train[idx]), task.y_train[idx])
             if not torch.isfinite(loss):
-                raise FloatingPointError(
+                raise TrainingDivergedError(
                     f"training diverged at step {step} (loss {loss.item()}); lower optimiser.lr "
                     f"(now {config.optimiser.lr})"
                 )
