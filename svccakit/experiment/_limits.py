@@ -12,10 +12,12 @@ the same spec are an error, and since run file names are made of canonical specs
 newline or other odd character reaches a file name.
 
 Sizes are bounded by what the request implies, and the error says how much: parameters
-per network (memory), floating-point work per run (time), and the disk the run files
-need. The limits are far above the paper-sized experiments (``svccakit depth --full``:
-4e7 parameters, 6e13 operations per run) and far below what would exhaust a machine
-after hours of work.
+per network (memory), the time to train one network (its floating-point work at
+1e11 FLOP/s plus 50 microseconds of overhead per step, a fast CPU core; a rough but
+honest lower bound), and the disk the run files need. The limits are far above the
+paper-sized experiments (``svccakit depth --full``: 4e7 parameters, 6e13 operations and
+about 10 minutes at that rate per network) and far below what would exhaust a machine
+or run for months.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from svccakit.exceptions import SizeLimitError
 __all__ = [
     "MAX_DEPTH",
     "MAX_DISK_BYTES",
-    "MAX_FLOP_PER_RUN",
+    "MAX_SECONDS_PER_RUN",
     "MAX_PARAMETERS",
     "MAX_SHIFT",
     "MAX_NOISE",
@@ -40,8 +42,8 @@ MAX_DEPTH = 10_000
 """Hidden layers per network."""
 MAX_PARAMETERS = 10**9
 """Parameters per network: 4 GB of float32 weights, about 16 GB to train with Adam."""
-MAX_FLOP_PER_RUN = 10**17
-"""Floating-point operations to train one network (about 11 days at 1e11 FLOP/s)."""
+MAX_SECONDS_PER_RUN = 30 * 86400
+"""Estimated time to train one network (30 days), see the module's docstring."""
 MAX_DISK_BYTES = 2**40
 """All run files of one experiment together (1 TiB)."""
 MAX_SHIFT = 1e3
@@ -50,7 +52,8 @@ standard deviation, about 1 at the critical point)."""
 MAX_NOISE = 1e3
 """Largest noise parameter (``gauss:SIGMA``, ``mu2:M``, additive noise scales)."""
 _FLOAT32_MAX = 3.4028234663852886e38
-_FLOP_RATE = 1e11  # a fast CPU core, for the time estimate in messages
+_FLOP_RATE = 1e11  # a fast CPU core
+_STEP_OVERHEAD = 50e-6  # seconds per training step besides the arithmetic (torch, Python)
 
 
 def _number(x: float) -> str:
@@ -78,7 +81,10 @@ def _noise(spec, key: str) -> str:
 
     try:
         noise = parse_noise(spec)
-    except (ValueError, OverflowError) as exc:
+    except OverflowError:
+        raise ValueError(f"{key}: the parameter of {spec!r} is out of range, expected at "
+                         f"most {MAX_NOISE:g}") from None
+    except ValueError as exc:
         raise ValueError(f"{key}: {exc}") from None
     if noise.kind == "none":
         return "none"
@@ -172,12 +178,14 @@ def check_limits(config) -> None:
     if config.task.n_train:
         batch = min(batch, config.task.n_train)
     flop = 6.0 * params * batch * config.steps
-    if flop > MAX_FLOP_PER_RUN:
+    seconds = flop / _FLOP_RATE + _STEP_OVERHEAD * config.steps
+    if seconds > MAX_SECONDS_PER_RUN:
         raise SizeLimitError(
             f"steps={config.steps}, batch_size={config.optimiser.batch_size}, "
-            f"{params:.3g} parameters: about {flop:.3g} floating-point operations to train "
-            f"one network, about {_duration(flop / _FLOP_RATE)} at {_FLOP_RATE:.0e} FLOP/s; "
-            f"the limit is {MAX_FLOP_PER_RUN:.0e} per network"
+            f"{params:.3g} parameters: training one network takes at least "
+            f"{_duration(seconds)} ({flop:.3g} floating-point operations at "
+            f"{_FLOP_RATE:.0e} FLOP/s plus {_STEP_OVERHEAD * 1e6:.0f} us per step); the "
+            f"limit is {_duration(MAX_SECONDS_PER_RUN)} per network"
         )
     runs = (len(config.inits) * len(config.activations) * len(config.noises)
             * len(config.seeds) + 1)
@@ -209,12 +217,15 @@ def check_depth_limits(config) -> None:
             f"variance_width={config.variance_width}: {params:.3g} weights per layer "
             f"({_bytes(4.0 * params)} in float32); the limit is {MAX_PARAMETERS:.0e}"
         )
+    if config.variance_n_sigma > 10_000:
+        raise SizeLimitError(f"variance_n_sigma: at most 10000 values, got "
+                             f"{config.variance_n_sigma}")
     flop = 2.0 * params * config.variance_max_depth * config.variance_n_sigma * 64
-    if flop > MAX_FLOP_PER_RUN:
+    if flop / _FLOP_RATE > MAX_SECONDS_PER_RUN:
         raise SizeLimitError(
             f"variance heatmap of width {config.variance_width}, depth "
             f"{config.variance_max_depth}, {config.variance_n_sigma} values of sigma_w^2: "
-            f"about {flop:.3g} floating-point operations, about "
+            f"about {flop:.3g} floating-point operations, at least "
             f"{_duration(flop / _FLOP_RATE)} at {_FLOP_RATE:.0e} FLOP/s; the limit is "
-            f"{MAX_FLOP_PER_RUN:.0e}"
+            f"{_duration(MAX_SECONDS_PER_RUN)}"
         )
