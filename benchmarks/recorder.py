@@ -3,6 +3,7 @@
     python benchmarks/recorder.py            # full: 1000 training steps per setting
     python benchmarks/recorder.py --quick    # 200 steps, smaller write test
     python benchmarks/recorder.py --threads 2
+    python benchmarks/recorder.py --write-docs   # also into docs/benchmarks.md (_docs.py)
 
 A 10-layer, 512-wide ReLU MLP trains (SGD, batch 128) without the recorder and
 with it (probe of 1,000 inputs; the 10 hidden representations, i.e. the ReLU
@@ -13,6 +14,21 @@ Then the store alone appends ready snapshots to a file (MB/s, flushed per
 snapshot, no fsync: this is the page-cache rate), and the whole pipeline
 (probe pass + copy + write) records back to back.
 Targets: <= 5% overhead at every 100 steps, >= 300 MB/s uncompressed.
+
+    python benchmarks/recorder.py --only resnet             # the ResNet-18 part alone
+
+A ResNet-18-shaped CNN (CIFAR layout: 3x3 stem, four stages of two basic
+blocks, 64-512 channels, 3 x 32 x 32 inputs; 11.2 M parameters) trains with
+SGD on synthetic batches of 128, and the recorder keeps the stem, the 8 block
+outputs and the logits of a 500-image probe with each reducer. Training steps
+and snapshots alternate in rounds in one process, so machine load hits both
+alike. Reported per reducer: bytes per snapshot (as stored), the median cost
+of one snapshot (``record`` + ``flush``: probe pass, reduction, copy and write,
+all waited for) and the overhead it implies at one snapshot every 100 steps,
+``snapshot / (100 x training step)``. A ResNet-18 step takes seconds on a CPU,
+so 100-step runs per setting are out of reach here: the overhead is computed
+from the measured step and snapshot costs, not from timing 100-step runs.
+Targets (issue 13): < 50 MB per snapshot and < 5% overhead with a reducer.
 """
 
 from __future__ import annotations
@@ -22,6 +38,7 @@ import os
 import tempfile
 import time
 
+import _docs
 import numpy as np
 import torch
 from torch import nn
@@ -135,6 +152,129 @@ def pipeline_throughput(directory: str, n_snapshots: int) -> float:
     return n_snapshots * DEPTH * N_PROBE * WIDTH * 4 / elapsed / 1e6
 
 
+# ----------------------------------------------------------------------------- ResNet-18
+
+RESNET_REDUCERS = ("none", "pool", "positions:8", "positions:16", "project:256")
+RESNET_PROBE, RESNET_BATCH = 500, 128
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
+
+    def forward(self, x):
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(h)) + self.shortcut(x))
+
+
+def resnet18(n_classes: int = 10) -> nn.Module:
+    """ResNet-18 in its CIFAR layout (3x3 stem, no max-pool)."""
+    torch.manual_seed(0)
+    layers: list[nn.Module] = [
+        nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
+    ]
+    c = 64
+    for i, width in enumerate((64, 128, 256, 512)):
+        layers.append(nn.Sequential(BasicBlock(c, width, 1 if i == 0 else 2),
+                                    BasicBlock(width, width, 1)))
+        c = width
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_classes)]
+    return nn.Sequential(*layers)
+
+
+RESNET_LAYERS = ["0", *[f"{s}.{b}" for s in range(1, 5) for b in range(2)], "7"]
+
+
+def resnet_benchmark(directory: str, rounds: int, steps_per_round: int) -> None:
+    model = resnet18()
+    n_params = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(RESNET_BATCH, 3, 32, 32, generator=gen)
+    y = torch.randint(0, 10, (RESNET_BATCH,), generator=gen)
+    probe = torch.randn(RESNET_PROBE, 3, 32, 32, generator=gen)
+
+    def train_step() -> float:
+        t0 = time.perf_counter()
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return time.perf_counter() - t0
+
+    def probe_pass() -> float:
+        model.eval()
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            model(probe)
+        elapsed = time.perf_counter() - t0
+        model.train()
+        return elapsed
+
+    recorders, first, nbytes = {}, {}, {}
+    for i, spec in enumerate(RESNET_REDUCERS):
+        path = os.path.join(directory, f"resnet-{i}.h5")
+        rec = svccakit.Recorder(model, probe, path, layers=RESNET_LAYERS, reduce=spec,
+                                budget_mb=None, overwrite=True)
+        t0 = time.perf_counter()
+        rec.record(0)  # creates the file (and, for project:D, the matrices)
+        rec.flush()
+        first[spec] = time.perf_counter() - t0
+        recorders[spec] = rec
+        with svccakit.open_run(path) as run:
+            nbytes[spec] = sum(
+                int(np.prod(run.layer_shape(n))) * run.layer_info(n).dtype.itemsize
+                for n in run.layer_names
+            )
+    train_step()  # warm-up
+    steps, probes = [], []
+    snaps: dict[str, list[float]] = {spec: [] for spec in RESNET_REDUCERS}
+    for r in range(rounds):
+        for _ in range(steps_per_round):
+            steps.append(train_step())
+        probes.append(probe_pass())
+        for spec, rec in recorders.items():
+            t0 = time.perf_counter()
+            rec.record(r + 1)
+            rec.flush()
+            snaps[spec].append(time.perf_counter() - t0)
+    for rec in recorders.values():
+        rec.close()
+    step_s, probe_s = float(np.median(steps)), float(np.median(probes))
+    print(
+        f"ResNet-18 (CIFAR layout, {n_params / 1e6:.1f} M parameters), training batch "
+        f"{RESNET_BATCH}, probe {RESNET_PROBE} images, {len(RESNET_LAYERS)} layers (stem, 8 "
+        f"blocks, logits); {len(steps)} training steps and {rounds} snapshots per reducer, "
+        f"interleaved; torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"  training step (median) {step_s:.2f} s; probe pass alone (500 images, eval, no "
+        f"hooks) {probe_s:.2f} s = {probe_s / step_s:.2f} steps"
+    )
+    print(f"  {'reduce':<13} {'MB/snapshot':>11} {'snapshot s':>10} {'first s':>8} "
+          f"{'overhead @100':>13}")
+    for spec in RESNET_REDUCERS:
+        snap = float(np.median(snaps[spec]))
+        print(
+            f"  {spec:<13} {nbytes[spec] / 1e6:11.1f} {snap:10.2f} {first[spec]:8.2f} "
+            f"{100 * snap / (100 * step_s):12.2f}%"
+        )
+    print("  (overhead @100 = snapshot / (100 x training step); 'first' includes creating the "
+          "file and, for project:D, drawing the projection matrices)")
+
+
+# ----------------------------------------------------------------------------- main
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Recorder overhead and write throughput.")
     parser.add_argument("--quick", action="store_true", help="fewer steps and snapshots")
@@ -142,8 +282,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch intra-op threads (default 1: stable timings)"
     )
+    parser.add_argument("--only", choices=("mlp", "resnet"), default=None,
+                        help="run one part (default: both)")
+    _docs.add_argument(parser)
     args = parser.parse_args(argv)
+    with _docs.capture() as printed:
+        _run(args)
+    if args.write_docs:
+        name = "recorder" if args.only is None else f"recorder-{args.only}"
+        _docs.write_results(name, printed.getvalue(), page=args.write_docs)
+    return 0
+
+
+def _run(args) -> None:
     torch.set_num_threads(args.threads)
+    if args.only != "mlp":
+        with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+            rounds, per_round = (2, 2) if args.quick else (3, 3)
+            resnet_benchmark(tmp, rounds, per_round)
+        if args.only == "resnet":
+            return
     n_steps, rounds, n_write = (200, 2, 10) if args.quick else (1000, 5, 40)
     per_round = n_steps // rounds
 
@@ -188,7 +346,6 @@ def main(argv: list[str] | None = None) -> int:
             )
         mbs = pipeline_throughput(tmp, n_write)
         print(f"  recorder pipeline (probe pass + copy + write) {mbs:8.0f} MB/s")
-    return 0
 
 
 if __name__ == "__main__":

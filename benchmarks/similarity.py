@@ -1,39 +1,48 @@
-"""Benchmark: svccakit.svcca against the matrix-multiply limit and the classic algorithm.
+"""Benchmark: each similarity metric's time over the one-Gram floor, at several sizes.
 
-On the same inputs X, Y (n_samples x n_features each; default 500 x 10,000 and
-1,000 x 20,000; see :func:`make_data` for the spectra) it times, interleaved,
-best of ``--repeat``:
+For each size (n samples x d features, both sides; data from :func:`make_data`)
+it times, interleaved, and reports the median of ``--repeat`` runs:
 
-- ``svcca(X, Y)`` (keep=0.99) as shipped (LAPACK factorisations on one BLAS
-  thread via threadpoolctl, matrix products on the BLAS's default threads);
-- the same with nothing limited, and with everything on one thread (the
-  threadpoolctl question, and the like-for-like partner of the classic run);
-- the limit: one ``Z.T @ Z`` with ``Z = [X Y]`` prebuilt (the data must be read
-  and multiplied once), with the default thread count and with one thread; the
-  faster of the two is the limit;
-- the classic algorithm in the style of the 2017 SVCCA release, written here:
-  data as (neurons, datapoints), per side a thin SVD of the centred data
-  truncated at 99% variance, then CCA of the reduced data via the covariance
-  matrix, pinv and eigh (inverse square roots) and an SVD (run with one BLAS
-  thread, which was its faster setting here too).
+- the floor: one ``Z.T @ Z`` with ``Z = [X Y]`` prebuilt (numpy calls BLAS
+  ``syrk``): the data must be read and its Gram matrix formed at least once;
+- ``svcca`` (keep 0.99), ``cca``, ``pwcca`` and ``linear_cka`` on float64 arrays,
+  and ``svcca`` / ``linear_cka`` on the same data as float32 arrays (converted to
+  float64 block by block);
+- svcca's own lower bound: the floor plus the three eigenvalue problems SVCCA
+  cannot skip, eigenvalues only (X's and Y's d x d Gram matrices, which decide
+  the directions kept, and the k x k cross Gram, whose eigenvalues are the
+  squared canonical correlations);
+- peers, when available: google/svcca's plain CCA (``cca_core.get_cca_similarity``
+  on the raw activations, from a checkout given by ``--google-svcca PATH``; its
+  code is not part of svccakit) and cca-zoo's linear CCA (``pip install
+  svccakit[bench]``), both with all canonical directions.
 
-It prints the times and the ratios svcca / limit (target <= 1.5) and
-classic / svcca (target >= 3), and checks that the classic value agrees.
+Everything runs with ``--threads`` BLAS threads (default 1, via threadpoolctl),
+the floor included. Targets (issue 14, at 10,000 x 500 per side): svcca <= 1.3x
+the floor, linear_cka <= 1.2x, both <= half of google's plain CCA.
 
 Usage::
 
-    .venv/bin/python benchmarks/similarity.py [--quick] [--repeat 5] [--spectrum heavy|lowrank|both]
+    python benchmarks/similarity.py [--sizes 10000x500,5000x512] [--repeat 5] [--threads 1]
+        [--spectrum heavy|lowrank] [--google-svcca PATH] [--quick] [--write-docs]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
+import _docs  # benchmarks/_docs.py: --write-docs into docs/benchmarks.md
 import numpy as np
-from threadpoolctl import threadpool_limits
+import scipy.linalg as sla
+from threadpoolctl import threadpool_info, threadpool_limits
 
-from svccakit.similarity import _linalg, svcca
+import svccakit as sk
+
+DEFAULT_SIZES = "1000x256,5000x512,10000x500,10000x1024"
+QUICK_SIZES = "1000x128,4000x256"
 
 
 def make_data(n: int, d: int, spectrum: str = "heavy", seed: int = 0):
@@ -42,7 +51,7 @@ def make_data(n: int, d: int, spectrum: str = "heavy", seed: int = 0):
     ``"heavy"``: ReLU of d factors with variances ~ 1/i, so keep=0.99 keeps ~95%
     of the directions (the hard case for svcca: its d^3 steps are largest).
     ``"lowrank"``: linear mixtures of d/8 factors, so keep=0.99 keeps d/8
-    directions (closer to trained layers, e.g. `svccakit demo` keeps 10 of 48).
+    directions (closer to trained layers).
     """
     rng = np.random.default_rng(seed)
     r = d if spectrum == "heavy" else d // 8
@@ -60,111 +69,122 @@ def make_data(n: int, d: int, spectrum: str = "heavy", seed: int = 0):
     return out[0], out[1]
 
 
-def classic_svcca(x: np.ndarray, y: np.ndarray, keep: float = 0.99, epsilon: float = 0.0) -> float:
-    """SVCCA the 2017 way: SVD-truncate each side, then covariance + pinv + eigh + SVD."""
+def eigenvalue_bound(x: np.ndarray, y: np.ndarray, k: int):
+    """The d^3 work SVCCA cannot skip, given the Gram blocks: three eigenvalue solves."""
+    gxx, gyy = x.T @ x, y.T @ y
+    m = np.random.default_rng(1).standard_normal((k, k))
+    w = m @ m.T
 
-    def reduce(acts):  # acts: (neurons, datapoints)
-        c = acts - acts.mean(axis=1, keepdims=True)
-        _, s, vt = np.linalg.svd(c, full_matrices=False)
-        frac = np.cumsum(s**2) / np.sum(s**2)
-        k = int(np.searchsorted(frac, keep)) + 1
-        return s[:k, None] * vt[:k]  # (k, datapoints)
+    def run():
+        for a in (gxx, gyy, w):
+            sla.eigh(a, eigvals_only=True, driver="evd", check_finite=False)
 
-    def inv_sqrt(m):
-        lam, v = np.linalg.eigh(np.linalg.pinv(m))
-        return (v * np.sqrt(np.maximum(lam, 0.0))) @ v.T
-
-    a, b = reduce(x.T), reduce(y.T)
-    ka = a.shape[0]
-    cov = np.cov(a, b)
-    sxx = cov[:ka, :ka] + epsilon * np.eye(ka)
-    syy = cov[ka:, ka:] + epsilon * np.eye(cov.shape[0] - ka)
-    sxy = cov[:ka, ka:]
-    arr = inv_sqrt(sxx) @ sxy @ inv_sqrt(syy)
-    rho = np.linalg.svd(arr, compute_uv=False)
-    return float(np.mean(np.clip(rho, 0.0, 1.0)))
+    return run
 
 
-ONE = "svcca, everything on 1 BLAS thread"
-SHIPPED = "svcca (shipped: LAPACK on 1 thread)"
-CLASSIC = "classic (SVD+cov+pinv+eigh+SVD), 1 thread"
+def google_cca(path: str | None):
+    if path is None:
+        return None
+    sys.path.insert(0, path)
+    try:
+        import cca_core
+    except ImportError:
+        print(f"(no cca_core.py under {path}: google/svcca skipped)")
+        return None
+    return lambda x, y: float(np.mean(cca_core.get_cca_similarity(
+        x.T, y.T, epsilon=0.0, compute_dirns=False, verbose=False)["cca_coef1"]))
 
 
-def timed(fn) -> tuple[float, object]:
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
+def cca_zoo_cca():
+    try:
+        from cca_zoo.linear import CCA
+    except ImportError:
+        return None
+
+    def run(x, y):
+        model = CCA(n_components=min(x.shape[1], y.shape[1])).fit([x, y])
+        return model
+
+    return run
 
 
-def run_size(d: int, n: int, repeat: int, spectrum: str) -> None:
-    x, y = make_data(n, d, spectrum)
+def run_size(n: int, d: int, args, peers: dict) -> dict:
+    x, y = make_data(n, d, args.spectrum)
     z = np.hstack([x, y])
-
-    def shipped():
-        return svcca(x, y)
-
-    def unlimited():
-        _linalg.BLAS_THREADS = None
-        try:
-            return svcca(x, y)
-        finally:
-            _linalg.BLAS_THREADS = 1
-
-    def one_thread(fn):
-        def call():
-            with threadpool_limits(limits=1, user_api="blas"):
-                return fn()
-        return call
-
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    k = sk.svcca(x, y).dims
     cases = {
-        SHIPPED: shipped,
-        "svcca, BLAS threads not limited": unlimited,
-        ONE: one_thread(shipped),
-        "limit: Z.T @ Z, default threads": lambda: z.T @ z,
-        "limit: Z.T @ Z, 1 thread": one_thread(lambda: z.T @ z),
-        CLASSIC: one_thread(lambda: classic_svcca(x, y)),
+        "floor Z.T @ Z": lambda: z.T @ z,
+        "svcca": lambda: sk.svcca(x, y),
+        "cca": lambda: sk.cca(x, y),
+        "pwcca": lambda: sk.pwcca(x, y),
+        "linear_cka": lambda: sk.linear_cka(x, y),
+        "svcca float32": lambda: sk.svcca(x32, y32),
+        "linear_cka float32": lambda: sk.linear_cka(x32, y32),
+        "3 eigenvalue solves": eigenvalue_bound(x, y, min(k)),
     }
-    times = {name: np.inf for name in cases}
-    outs = {}
-    for i in range(repeat):  # interleaved, so load on the machine hits every case alike
-        for name, fn in cases.items():
-            if name == CLASSIC and i >= 2:
-                continue  # slow: two runs are enough
-            t, outs[name] = timed(fn)
-            times[name] = min(times[name], t)
-    res, classic = outs[SHIPPED], outs[CLASSIC]
-    print(f"\n{d} features x {n:,} samples (each side), {spectrum} spectrum; svcca dims {res.dims}, "
-          f"similarity {res.similarity:.6f}, classic {classic:.6f} "
-          f"(|diff| {abs(classic - res.similarity):.1e})")
-    for name, t in times.items():
-        print(f"  {name:<44}{t:9.3f} s")
-    ours, old = times[SHIPPED], times[CLASSIC]
-    limit = min(times["limit: Z.T @ Z, default threads"], times["limit: Z.T @ Z, 1 thread"])
-    print(f"  svcca / limit (faster Z.T @ Z) = {ours / limit:5.2f}   (target <= 1.5)")
-    print(f"  classic / svcca (both 1 thread) = {old / times[ONE]:5.2f}   (target >= 3)")
-    print(f"  classic / svcca (as shipped)    = {old / ours:5.2f}")
-    print(f"  not limited / shipped          = {times['svcca, BLAS threads not limited'] / ours:5.2f}")
-    print(f"  all 1 thread / shipped         = {times[ONE] / ours:5.2f}")
+    for name, fn in peers.items():
+        if d <= args.peer_max_d or name.startswith("google"):
+            cases[name] = (lambda fn=fn: fn(x, y))
+    peers = {name: fn for name, fn in peers.items() if name in cases}
+    times = {name: [] for name in cases}
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        for i in range(args.repeat):  # interleaved: load on the machine hits every case alike
+            for name, fn in cases.items():
+                if name in peers and i >= args.peer_repeat:
+                    continue
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    med = {name: float(np.median(t)) for name, t in times.items()}
+    floor = med["floor Z.T @ Z"]
+    print(f"\n{n:,} x {d} per side ({args.spectrum} spectrum, svcca keeps {k[0]} + {k[1]}), "
+          f"median of {args.repeat} (peers {min(args.repeat, args.peer_repeat)}):")
+    print(f"  {'':28s}{'time':>10s}{'/ floor':>10s}")
+    for name, t in med.items():
+        print(f"  {name:28s}{t:9.3f}s{t / floor:9.2f}x")
+    bound = floor + med["3 eigenvalue solves"]
+    print(f"  svcca's lower bound (floor + 3 eigenvalue solves) = {bound / floor:.2f}x the floor")
+    for peer in peers:
+        print(f"  {peer} / svcca = {med[peer] / med['svcca']:.1f}, / linear_cka = "
+              f"{med[peer] / med['linear_cka']:.1f}")
+    return med
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes (seconds)")
-    parser.add_argument("--repeat", type=int, default=5,
-                        help="interleaved repeats, best kept (classic: at most 2)")
-    parser.add_argument("--spectrum", choices=["heavy", "lowrank", "both"], default="heavy",
-                        help="data: heavy-tailed spectrum (default) or low rank")
+    parser.add_argument("--sizes", default=DEFAULT_SIZES,
+                        help=f"comma-separated NxD (default {DEFAULT_SIZES})")
+    parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}")
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved repeats (median)")
+    parser.add_argument("--peer-repeat", type=int, default=3, help="repeats of the peers")
+    parser.add_argument("--peer-max-d", type=int, default=512,
+                        help="run cca-zoo only up to this many features (it is slow)")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads for everything")
+    parser.add_argument("--spectrum", choices=["heavy", "lowrank"], default="heavy")
+    parser.add_argument("--google-svcca", default=os.environ.get("GOOGLE_SVCCA"),
+                        help="a checkout of github.com/google/svcca (for cca_core.py)")
+    _docs.add_argument(parser)
     args = parser.parse_args()
-    sizes = [(100, 2_000), (200, 4_000)] if args.quick else [(500, 10_000), (1_000, 20_000)]
-    from threadpoolctl import threadpool_info
-
-    blas = [f"{i['internal_api']} {i['num_threads']} threads" for i in threadpool_info()
-            if i["user_api"] == "blas"]
-    print(f"BLAS: {', '.join(blas)}; best of {args.repeat} interleaved repeats")
-    spectra = ["heavy", "lowrank"] if args.spectrum == "both" else [args.spectrum]
-    for spectrum in spectra:
-        for d, n in sizes:
-            run_size(d, n, args.repeat, spectrum)
+    sizes = [tuple(int(v) for v in s.split("x")) for s in
+             (QUICK_SIZES if args.quick else args.sizes).split(",")]
+    peers = {}
+    google = google_cca(args.google_svcca)
+    if google is not None:
+        peers["google/svcca plain CCA"] = google
+    zoo = cca_zoo_cca()
+    if zoo is not None:
+        peers["cca-zoo CCA"] = zoo
+    with _docs.capture() as printed:
+        blas = [f"{i['internal_api']} {i['version']}" for i in threadpool_info()
+                if i["user_api"] == "blas"]
+        load = "{:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg())
+        print(f"BLAS: {', '.join(sorted(set(blas)))}; {args.threads} thread(s); load average "
+              f"{load} on {os.cpu_count()} CPUs")
+        for n, d in sizes:
+            run_size(n, d, args, peers)
+    if args.write_docs:
+        _docs.write_results("similarity", printed.getvalue(), page=args.write_docs)
 
 
 if __name__ == "__main__":

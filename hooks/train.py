@@ -12,7 +12,9 @@ The grid {inits} x {activations} x {noises} x {seeds} of a config, plus the refe
 
 Without ``--config`` the embedded default config is used; the flags override it, and
 ``--set KEY=VALUE`` overrides any key (``--set task.n_bits=10 --set optimiser.lr=0.02``).
-All logic lives in :mod:`svccakit.train`; copy and adapt this script freely.
+``--task NAME`` also takes that task's own sizes (for parity its whole truth table:
+``task.n_train = 0, task.n_val = 0``). All logic lives in :mod:`svccakit.experiment.train`;
+copy and adapt this script freely.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from svccakit.experiment.config import ExperimentConfig, default_config
-from svccakit.experiment.registry import TASK_NAMES
+from svccakit.experiment.registry import TASK_NAMES, get_task
 from svccakit.experiment.train import record_reference, run_grid, run_name, train_run
 
 
@@ -36,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", metavar="FILE", help="experiment config (TOML); default: embedded")
     p.add_argument("--task", choices=TASK_NAMES, help="the task (default: the config's)")
-    p.add_argument("--init", nargs="+", metavar="INIT", help="critical and/or random")
+    p.add_argument("--init", nargs="+", metavar="INIT", help="critical and/or a random scheme: pytorch-default, xavier, lecun, he")
     p.add_argument("--activation", nargs="+", metavar="SPEC",
                    help="relu and/or shifted-relu:ALPHA")
     p.add_argument("--noise", nargs="+", metavar="SPEC", help="none, dropout:P, gauss:SIGMA")
@@ -68,7 +70,9 @@ def _value(text: str):
 def build_config(args) -> ExperimentConfig:
     config = default_config() if args.config is None else ExperimentConfig.from_toml(args.config)
     changes = {}
-    for key, flag in (("task.name", args.task), ("inits", args.init),
+    if args.task is not None:  # the task's own sizes (parity: its whole truth table)
+        changes.update(get_task(args.task).config_changes())
+    for key, flag in (("inits", args.init),
                       ("activations", args.activation), ("noises", args.noise),
                       ("seeds", args.seed), ("depth", args.depth), ("width", args.width),
                       ("steps", args.steps), ("optimiser.name", args.optimiser),

@@ -198,19 +198,21 @@ def test_svccakit_run_overwrite_keeps_the_users_files(tmp_path, capsys):
     second.write_text(TINY.format(metrics='["svcca"]'))
     out = tmp_path / "o"
     assert main(["run", "--config", str(first), "--out", str(out), "--quiet"]) == 0
-    assert (out / "figures" / "final_cka.png").is_file()
+    cka = sorted(p.name for p in (out / "figures").glob("*_cka.png"))
+    assert cka  # one figure per metric and kind
     (out / "figures" / "mine.png").write_bytes(b"\x89PNG the user's figure")
     assert main(["run", "--config", str(second), "--out", str(out), "--quiet",
                  "--overwrite"]) == 0
     assert (out / "figures" / "mine.png").read_bytes() == b"\x89PNG the user's figure"
-    assert not (out / "figures" / "final_cka.png").exists()  # svccakit's, no longer made
-    assert (out / "figures" / "final_svcca.png").is_file()
+    assert not list((out / "figures").glob("*_cka.png"))  # svccakit's, no longer made
+    svcca = sorted(p.name for p in (out / "figures").glob("*_svcca.png"))
+    assert svcca == [name.replace("_cka", "_svcca") for name in cka]
 
     # a `figures` link to a folder of pictures: refused, nothing in it touched
     pics = tmp_path / "pics"
     pics.mkdir()
     (pics / "holiday.png").write_bytes(b"\x89PNG")
-    (pics / "final_svcca.png").write_bytes(b"\x89PNG same name")
+    (pics / svcca[0]).write_bytes(b"\x89PNG same name")
     for child in (out / "figures").iterdir():
         child.unlink()
     (out / "figures").rmdir()
@@ -219,8 +221,8 @@ def test_svccakit_run_overwrite_keeps_the_users_files(tmp_path, capsys):
     assert main(["run", "--config", str(second), "--out", str(out), "--quiet",
                  "--overwrite"]) == 1
     assert "figures is a symbolic link" in capsys.readouterr().err
-    assert sorted(os.listdir(pics)) == ["final_svcca.png", "holiday.png"]
-    assert (pics / "final_svcca.png").read_bytes() == b"\x89PNG same name"
+    assert sorted(os.listdir(pics)) == sorted([svcca[0], "holiday.png"])
+    assert (pics / svcca[0]).read_bytes() == b"\x89PNG same name"
 
 
 def test_svccakit_depth_overwrite_refuses_files_it_did_not_write(tmp_path):
@@ -255,7 +257,10 @@ def test_svccakit_dynamics_overwrite_refuses_files_it_did_not_write(tmp_path, ca
     from svccakit.meanfield import dynamics as dy
 
     tiny = dy.FigureConfig(width=20, depth=3, n_inputs=4, n_networks=2, jacobian_width=20,
-                           jacobian_depths=(2,), jacobian_networks=1, c0s=(0.0, 1.0))
+                           jacobian_depths=(2, 3), jacobian_networks=2, c0s=(0.0, 1.0),
+                           spectrum_activations=("relu",), spectrum_q_stars=(1.0,),
+                           jacobian_noises=("dropout:0.8",), density_depths=(3,),
+                           density_points=40, map_cs=(0.0, 1.0), map_networks=2)
     monkeypatch.setattr(dy.FigureConfig, "quick", classmethod(lambda cls, seed=0: tiny))
     out = tmp_path / "o"
     out.mkdir()

@@ -96,7 +96,7 @@ def test_unreachable_scheduler_is_a_one_line_error(monkeypatch):
 def test_dask_cluster_runs_the_jobs_in_order():
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         results = parallel.run_jobs(_square, [(i, 1) for i in range(5)],
                                     scheduler=cluster.scheduler_address, costs=[1, 5, 2, 4, 3])
         assert any("_square" in name for name in cluster.scheduler.task_prefixes)

@@ -82,6 +82,8 @@ def _inspect(args) -> int:
         for name in names:
             info = run.layer_info(name)
             comp = f", compression {safe(info.compression)}" if info.compression else ""
+            if info.reduce != "none":
+                comp += f", reduce {safe(info.reduce)} from {info.raw_shape}"
             lines.append(f"  {safe(name):<{width}}  {info.shape} {info.dtype}{comp}")
         metrics = run.metrics
         lines.append(f"metrics:  {len(metrics)}")

@@ -15,11 +15,13 @@ def add_parser(subparsers) -> None:
         "run",
         help="run the experiment end to end (train, compare with the optimum, report)",
         description=(
-            "Train the grid of networks of an experiment config (critical/random "
-            "initialisation x activations x noise x seeds) with the recorder attached, "
-            "compare every recorded layer with the optimal solution by SVCCA over "
-            "training, and write runs/*.h5, results.csv, figures/*.png and report.md. "
-            "With no arguments it runs the embedded default (n-bit parity)."
+            "Train the grid of networks of an experiment config (initialisations such as "
+            "critical and he x activations x noises x seeds) with the recorder attached, "
+            "compare every recorded layer with every layer of the optimal solution by SVCCA, "
+            "PWCCA and linear CKA over training, and write runs/*.h5, results.csv, "
+            "figures/*.png and report.md (conclusions computed from the measurements). With "
+            "no arguments it runs the embedded default (see svccakit/experiment/configs/"
+            "default.toml)."
         ),
     )
     p.add_argument("--config", metavar="FILE",

@@ -120,26 +120,29 @@ def trivial_loss(train: np.ndarray, val: np.ndarray) -> float:
 GRID_COLUMNS = (
     "noise", "noise_kind", "noise_value", "depth", "seed", "width", "steps", "sigma_w", "mu2",
     "xi_c", "six_xi_c", "train_loss", "val_loss", "trivial_loss", "trivial_train_loss",
-    "rel_train_loss", "rel_val_loss", "trainable_theory", "trainable", "agrees", "run",
+    "rel_train_loss", "rel_val_loss", "trainable_theory", "trainable", "agrees",
 )
 
 
 @dataclass(frozen=True)
 class DepthGrid:
-    """Final losses of the depth x noise grid next to the theory.
+    """Final losses of the depth x noise grid next to the theory, at one or more training
+    budgets.
 
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per trained network, columns :data:`GRID_COLUMNS`: ``noise`` (spec),
-        ``noise_kind`` ("dropout"/"gauss"), ``noise_value`` (keep rate or sigma), ``depth``
-        (hidden layers), ``seed``, ``width``, ``steps``, ``sigma_w`` (critical, ``sqrt(2 /
-        mu2)``), ``mu2``, ``xi_c``, ``six_xi_c``, ``train_loss`` (final, whole training set),
-        ``val_loss`` (final, validation set; both in eval mode, noise off), ``trivial_loss`` /
-        ``trivial_train_loss`` (validation / training MSE of the mean training image),
-        ``rel_val_loss`` / ``rel_train_loss`` (divided by them), ``trainable_theory``
-        (``depth <= six_xi_c``),
-        ``trainable`` (``rel_val_loss < threshold``), ``agrees``, ``run`` (run file).
+        One row per trained network and budget, columns :data:`GRID_COLUMNS`: ``noise``
+        (spec), ``noise_kind`` ("dropout"/"gauss"; ``"none"`` is listed as keep rate 1 of
+        the dropout family), ``noise_value`` (keep rate or sigma), ``depth`` (hidden
+        layers), ``seed``, ``width``, ``steps`` (the training budget: losses after this
+        many optimiser steps), ``sigma_w`` (critical, ``sqrt(2 / mu2)``), ``mu2``, ``xi_c``
+        (``inf`` without noise), ``six_xi_c``, ``train_loss`` (whole training set),
+        ``val_loss`` (validation set; both in eval mode, noise off; ``nan`` if training
+        diverged), ``trivial_loss`` / ``trivial_train_loss`` (validation / training MSE of
+        the mean training image), ``rel_val_loss`` / ``rel_train_loss`` (divided by them),
+        ``trainable_theory`` (``depth <= six_xi_c``), ``trainable`` (``rel_val_loss <
+        threshold``), ``agrees``.
     threshold : float
         Relative validation loss below which a network counts as trained.
     """
@@ -149,32 +152,62 @@ class DepthGrid:
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike, threshold: float = DEFAULT_THRESHOLD) -> DepthGrid:
-        """Read a ``grid.csv`` written by :func:`svccakit.depth.run_depth`; ``trainable``/``agrees`` are
-        recomputed at ``threshold``."""
+        """Read a ``grid.csv`` written by :func:`svccakit.depth.run_depth`;
+        ``trainable``/``agrees`` are recomputed at ``threshold``."""
         import pandas as pd
 
         threshold = check_threshold(threshold)
-        table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        table = pd.read_csv(path, keep_default_na=False, na_values=["", "nan", "NaN"])
         missing = [c for c in GRID_COLUMNS if c not in table.columns]
         if missing:
             raise ValueError(f"grid table {str(path)!r}: missing columns {missing}")
-        table["run"] = table["run"].fillna("").astype(str)
         table["trainable"] = table["rel_val_loss"] < threshold
         table["agrees"] = table["trainable"] == table["trainable_theory"]
         return cls(table=table[list(GRID_COLUMNS)], threshold=threshold)
 
-    def cells(self):
-        """Seed-averaged table: one row per (noise, depth), losses averaged over seeds,
-        ``trainable``/``agrees`` recomputed from the averages, ``n_seeds``, and
-        ``near_boundary`` (the deepest grid depth <= 6 xi_c or the shallowest above it, for
-        that noise). Returns a DataFrame."""
-        return _cells(self.table, self.threshold)
+    def with_threshold(self, threshold: float) -> DepthGrid:
+        """The same grid with ``trainable``/``agrees`` recomputed at another threshold."""
+        threshold = check_threshold(threshold)
+        table = self.table.copy()
+        table["trainable"] = table["rel_val_loss"] < threshold
+        table["agrees"] = table["trainable"] == table["trainable_theory"]
+        return DepthGrid(table=table, threshold=threshold)
 
-    def agreement(self, threshold: float | None = None) -> float:
+    @property
+    def budgets(self) -> tuple[int, ...]:
+        """The training budgets (step counts) in the table, ascending."""
+        return tuple(int(s) for s in sorted(self.table["steps"].unique()))
+
+    def check_steps(self, steps) -> int:
+        """``steps`` if it is one of :attr:`budgets`, the largest budget if None."""
+        if steps is None:
+            return self.budgets[-1]
+        if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)):
+            raise TypeError(f"steps: expected an integer (a training budget), got "
+                            f"{type(steps).__name__} {steps!r}")
+        if int(steps) not in self.budgets:
+            raise ValueError(f"steps: expected one of the grid's budgets {list(self.budgets)}, "
+                             f"got {steps!r}")
+        return int(steps)
+
+    def at(self, steps: int | None = None) -> DepthGrid:
+        """The grid at one training budget (default the largest)."""
+        steps = self.check_steps(steps)
+        table = self.table[self.table["steps"] == steps].reset_index(drop=True)
+        return DepthGrid(table=table, threshold=self.threshold)
+
+    def cells(self, steps: int | None = None):
+        """Seed-averaged table at one budget (default the largest): one row per (noise,
+        depth), losses averaged over seeds, ``trainable``/``agrees`` recomputed from the
+        averages, ``n_seeds``, and ``near_boundary`` (the deepest grid depth <= 6 xi_c or
+        the shallowest above it, for that noise). Returns a DataFrame."""
+        return _cells(self.at(steps).table, self.threshold)
+
+    def agreement(self, threshold: float | None = None, steps: int | None = None) -> float:
         """Fraction of (noise, depth) cells where ``rel_val_loss < threshold`` (seed
-        average) agrees with ``depth <= 6 xi_c``."""
+        average) agrees with ``depth <= 6 xi_c``, at one budget (default the largest)."""
         t = self.threshold if threshold is None else check_threshold(threshold)
-        return float(_cells(self.table, t)["agrees"].mean())
+        return float(_cells(self.at(steps).table, t)["agrees"].mean())
 
 
 def check_threshold(threshold) -> float:
@@ -182,12 +215,17 @@ def check_threshold(threshold) -> float:
     return check_real(threshold, "threshold", low=0.0, low_open=True)
 
 
+def _mean_or_nan(values):
+    """The mean over seeds; ``nan`` if a seed diverged (so the cell is not trainable)."""
+    return values.mean(skipna=False)
+
+
 def _cells(table, threshold: float):
     keys = ["noise_kind", "noise_value", "noise", "depth"]
     first = ["width", "steps", "sigma_w", "mu2", "xi_c", "six_xi_c", "trainable_theory"]
     mean = ["train_loss", "val_loss", "trivial_loss", "trivial_train_loss", "rel_train_loss",
             "rel_val_loss"]
-    agg = {c: "first" for c in first} | {c: "mean" for c in mean} | {"seed": "count"}
+    agg = {c: "first" for c in first} | {c: _mean_or_nan for c in mean} | {"seed": "count"}
     cells = table.groupby(keys, sort=True, as_index=False).agg(agg)
     cells = cells.rename(columns={"seed": "n_seeds"})
     cells["trainable"] = cells["rel_val_loss"] < threshold
@@ -201,4 +239,3 @@ def _cells(table, threshold: float):
             if len(part):
                 cells.loc[getattr(part["depth"], pick)(), "near_boundary"] = True
     return cells
-

@@ -12,10 +12,10 @@ Layout (top-level keys, then one table per section)::
     [task]      name, n_bits, encoding, pad, n_train, n_val, n_probe, data_seed,
                 probe_seed, in_features, out_features, teacher_seed, reference,
                 reference_seeds, reference_steps
-    [init]      random_scheme, q_star, weights
-    [optimiser] name, lr, momentum, batch_size, weight_decay
-    [schedule]  kind, n, every
-    [timeline]  metrics, keep, pairs, baseline_n
+    [init]      q_star, weights
+    [optimiser] name, lr, momentum, batch_size, weight_decay, on_divergence
+    [schedule]  kind, n, every, compression
+    [timeline]  metrics, keep, pairs, baseline_n, baseline_at
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 from svccakit._validate import check_choice, check_int, check_n_jobs, check_real
 from svccakit.experiment._limits import check_limits, normalise_grid
 from svccakit.experiment.registry import TASK_NAMES, TASKS
-from svccakit.meanfield.schemes import SCHEMES as RANDOM_SCHEMES
+from svccakit.meanfield.schemes import INIT_NAMES, SCHEMES
 from svccakit.similarity.registry import METRIC_NAMES as METRICS
 
 if sys.version_info >= (3, 11):
@@ -99,7 +99,11 @@ def _list(value, key, check, *, allow_empty=False, unique=True):
 
 # ----------------------------------------------------------------------- sections
 
-INITS = ("critical", "random")
+INITS = INIT_NAMES
+_REMOVED = {
+    "init.random_scheme": 'the random scheme is now named in "inits" itself, e.g. inits = '
+                          '["critical", "he"]',
+}
 OPTIMISERS = ("sgd", "adam")
 SCHEDULES = ("log", "every")
 PAIRS = ("matching", "all")
@@ -109,19 +113,21 @@ PAIRS = ("matching", "all")
 class TaskConfig:
     """The ``[task]`` section: what the networks learn and its optimal solution."""
 
-    name: str = _doc("; ".join(f'"{t.name}": {t.summary}' for t in TASKS.values()), "parity")
+    name: str = _doc("; ".join(f'"{t.name}": {t.summary}' for t in TASKS.values()), "teacher")
     n_bits: int = _doc("parity: number of input bits (>= 2; not a power of two: padded "
                        "with constant zero bits)", 8)
     encoding: str = _doc('parity: input values, "pm1" ({-1, +1}) or "01" ({0, 1})', "pm1")
     pad: str = _doc('parity: where identity layers go when depth > log2(n_bits), "end" '
                     '(after the XOR tree) or "start"', "end")
-    n_train: int = _doc("training examples (parity: distinct inputs, 0 = all 2^n_bits "
-                        "inputs not in the validation split; digits: 0 = all examples not in "
-                        "the validation split; teacher: >= 1)", 0)
+    n_train: int = _doc("training examples (teacher: >= 1; parity: distinct inputs, 0 = all "
+                        "2^n_bits inputs not in the validation split, so for parity on a "
+                        "small n_bits set n_train = 0 and n_val = 0; digits: 0 = all examples "
+                        "not in the validation split)", 2048)
     n_val: int = _doc("validation examples (0 = no validation split; parity: disjoint "
-                      "from the training inputs)", 0)
+                      "from the training inputs)", 512)
     n_probe: int = _doc("probe batch size: the inputs every run and the reference are "
-                        "recorded on (parity: distinct inputs, capped at 2^n_bits)", 256)
+                        "recorded on (parity: distinct inputs, capped at 2^n_bits). It sets "
+                        "the chance level of every similarity: see the report", 512)
     data_seed: int = _doc("seed of the training/validation data (shared by all runs)", 0)
     probe_seed: int = _doc("seed of the probe batch (shared by all runs and the reference)", 12345)
     in_features: int = _doc("teacher: input dimension (inputs x ~ N(0, I))", 32)
@@ -165,16 +171,13 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class InitConfig:
-    """The ``[init]`` section: how "critical" and "random" initialise."""
+    """The ``[init]`` section: settings of the critical initialisation."""
 
-    random_scheme: str = _doc('"random" init: "default" (PyTorch nn.Linear: ordered phase '
-                              'for deep ReLU nets), "xavier" or "he"', "default")
     q_star: float = _doc("critical init: variance fixed point q* (inputs have "
                          "||x||^2 / D near 1)", 1.0)
     weights: str = _doc('critical init: "gaussian" or "orthogonal" weights', "gaussian")
 
     def __post_init__(self):
-        _str(self.random_scheme, "init.random_scheme", RANDOM_SCHEMES)
         _float(self.q_star, "init.q_star", low=0.0, low_open=True)
         _str(self.weights, "init.weights", ("gaussian", "orthogonal"))
 
@@ -188,6 +191,9 @@ class OptimiserConfig:
     momentum: float = _doc("sgd: momentum (0 = plain SGD)", 0.9)
     batch_size: int = _doc("minibatch size (>= n_train: full batch)", 32)
     weight_decay: float = _doc("L2 weight decay", 0.0)
+    on_divergence: str = _doc('when the training loss or the weights stop being finite: '
+                              '"stop" (end that run there, keeping its snapshots; the report '
+                              'counts it as diverged) or "raise" (FloatingPointError)', "stop")
 
     def __post_init__(self):
         _str(self.name, "optimiser.name", OPTIMISERS)
@@ -197,6 +203,7 @@ class OptimiserConfig:
             raise ValueError(f"optimiser.momentum: expected a number < 1, got {self.momentum!r}")
         _int(self.batch_size, "optimiser.batch_size", 1)
         _float(self.weight_decay, "optimiser.weight_decay", low=0.0)
+        _str(self.on_divergence, "optimiser.on_divergence", ("stop", "raise"))
 
 
 @dataclass(frozen=True)
@@ -206,31 +213,47 @@ class ScheduleConfig:
 
     kind: str = _doc('"log" (n log-spaced steps: early training changes fastest) or '
                      '"every" (every `every` steps)', "log")
-    n: int = _doc("log: number of snapshots (capped at steps + 1)", 30)
+    n: int = _doc("log: number of snapshots (capped at steps + 1)", 15)
     every: int = _doc("every: steps between snapshots", 100)
+    compression: str = _doc('how run files store snapshots: "gzip" (deflate, readable by '
+                            'every HDF5 tool; ReLU layers shrink about 2-3x), "lzf" (faster, '
+                            'h5py only) or "none"', "gzip")
 
     def __post_init__(self):
         _str(self.kind, "schedule.kind", SCHEDULES)
         _int(self.n, "schedule.n", 2)
         _int(self.every, "schedule.every", 1)
+        _str(self.compression, "schedule.compression", ("gzip", "lzf", "none"))
 
 
 @dataclass(frozen=True)
 class TimelineConfig:
     """The ``[timeline]`` section: how runs are compared with the reference."""
 
-    metrics: tuple[str, ...] = _doc('similarity measures, any of "svcca", "pwcca", "cka"',
-                                    ("svcca",))
+    metrics: tuple[str, ...] = _doc('similarity measures, any of "svcca", "pwcca", "cka" (the '
+                                    'first is the one the report\'s sentences quote)',
+                                    ("svcca", "pwcca", "cka"))
     keep: float = _doc("SVCCA: fraction of variance kept by the SVD step", 0.99)
-    pairs: str = _doc('"matching" (layer l with reference layer l) or "all" layer pairs',
-                      "matching")
-    baseline_n: int = _doc("shuffles for the chance-level baseline (0 = none)", 10)
+    pairs: str = _doc('"all" (every run layer with every reference layer: the report needs it '
+                      'to find each optimum layer\'s best match) or "matching" (layer l with '
+                      'reference layer l)', "all")
+    baseline_n: int = _doc("shuffles for the chance-level baseline (0 = none)", 5)
+    baseline_at: str = _doc('"all" (a chance level at every recorded step) or "final" (at '
+                            "each run's last step only, repeated on its rows: cheaper)", "all")
 
     def __post_init__(self):
         _list(self.metrics, "timeline.metrics", lambda v, k: _str(v, k, METRICS))
         _float(self.keep, "timeline.keep", low=0.0, high=1.0, low_open=True)
         _str(self.pairs, "timeline.pairs", PAIRS)
         _int(self.baseline_n, "timeline.baseline_n", 0)
+        _str(self.baseline_at, "timeline.baseline_at", ("all", "final"))
+
+
+def _check_init(value, key):
+    if value == "random":
+        raise ValueError(f"{key}: 'random' is no longer an init; name the scheme: "
+                         f"{', '.join(map(repr, SCHEMES))}")
+    _str(value, key, INITS)
 
 
 def _check_activation(value, key):
@@ -257,7 +280,7 @@ def _check_noise(value, key):
 
 _TITLES = {
     "task": "what the networks learn, and its optimal solution",
-    "init": 'how "critical" and "random" initialise',
+    "init": "the critical initialisation",
     "optimiser": "minibatch training",
     "schedule": "when snapshots are recorded (step 0 and the last step always are)",
     "timeline": "how runs are compared with the reference (svccakit.timeline)",
@@ -286,14 +309,16 @@ class ExperimentConfig:
     width: int = _doc("units per hidden layer", 64)
     activations: tuple[str, ...] = _doc('hidden activations: "relu" and/or "shifted-relu:ALPHA"',
                                         ("relu", "shifted-relu:0.5"))
-    inits: tuple[str, ...] = _doc('initialisations: "critical" (mean-field, for the '
-                                  'activation and noise) and/or "random" (see [init])',
-                                  ("critical", "random"))
+    inits: tuple[str, ...] = _doc(
+        'initialisations: "critical" (mean-field, for the activation and noise; see [init]) '
+        'and/or a random scheme: ' + "; ".join(f'"{s.name}" ({s.summary})'
+                                               for s in SCHEMES.values()),
+        ("critical", "he"))
     noises: tuple[str, ...] = _doc('noise before every linear layer: "none", "dropout:P" '
-                                   '(keep rate P), "gauss:SIGMA"', ("none",))
+                                   '(keep rate P), "gauss:SIGMA"', ("dropout:0.8",))
     steps: int = _doc("training steps (minibatch updates) per run", 2000)
     seeds: tuple[int, ...] = _doc("seeds per configuration (initialisation, batch order, "
-                                  "noise)", (0, 1))
+                                  "noise)", (0, 1, 2))
     n_jobs: int = _doc("parallel worker processes (joblib: -1 = all cores, -2 = all but one)", -1)
     task: TaskConfig = field(default_factory=TaskConfig)
     init: InitConfig = field(default_factory=InitConfig)
@@ -306,7 +331,7 @@ class ExperimentConfig:
         _int(self.depth, "depth", 1)
         _int(self.width, "width", 1)
         _list(self.activations, "activations", _check_activation)
-        _list(self.inits, "inits", lambda v, k: _str(v, k, INITS))
+        _list(self.inits, "inits", _check_init)
         _list(self.noises, "noises", _check_noise)
         _int(self.steps, "steps", 1)
         _list(self.seeds, "seeds", lambda v, k: _int(v, k, 0))
@@ -402,7 +427,7 @@ class ExperimentConfig:
         """Every key with a comment, in the layout of the embedded default."""
         lines = [
             "# svccakit experiment configuration (every key is optional; missing keys take",
-            "# the embedded defaults). Reference: svccakit/config.py.",
+            "# the embedded defaults). Reference: docs/config.md, svccakit/experiment/config.py.",
             "",
         ]
         lines += _toml_lines(self)
@@ -449,6 +474,9 @@ def _section(cls, prefix, data):
     known = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in known:
+            hint = _REMOVED.get(f"{prefix}.{key}")
+            if hint:
+                raise ValueError(f"config key '{prefix}.{key}' was removed: {hint}")
             raise ValueError(
                 f"unknown config key '{prefix}.{key}'; [{prefix}] has {', '.join(known)}"
             )

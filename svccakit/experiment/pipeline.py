@@ -116,7 +116,12 @@ def run_experiment(
         If ``scheduler`` is given and does not answer (before any work).
     """
     from svccakit.experiment.config import ExperimentConfig, default_config
-    from svccakit.experiment.report import training_curves, write_figures, write_report
+    from svccakit.experiment.report import (
+        reference_layers,
+        training_curves,
+        write_figures,
+        write_report,
+    )
     from svccakit.experiment.timeline import timeline
     from svccakit.experiment.train import run_grid
 
@@ -141,20 +146,31 @@ def run_experiment(
         results = timeline(
             runs, reference,
             metrics=tuple(settings.metrics), pairs=settings.pairs, keep=settings.keep,
-            baseline_n=settings.baseline_n, n_jobs=n_jobs, scheduler=scheduler,
-            progress=progress,
+            baseline_n=settings.baseline_n, baseline_at=settings.baseline_at, n_jobs=n_jobs,
+            scheduler=scheduler, progress=progress,
         )
         results_path = out_dir / "results.csv"
         results.to_csv(results_path, index=False)
 
         curves = training_curves(runs)
-        figures = write_figures(results, curves, out_dir / "figures").figures
+        layers = reference_layers(reference)
+        informative = [str(n) for n in layers.loc[layers["informative"], "layer"]]
+        figures_dir = out_dir / "figures"
+        students = [str(n) for n in results["layer"].unique() if n != "out"] or None
+        figures = write_figures(results, curves, figures_dir, informative=informative or None,
+                                students=students).figures
         report = write_report(
             results, curves, out_dir / "report.md", figures=figures,
             config_toml=config_path.read_text(encoding="utf-8"),
-            notes=[f"Reference (optimal solution): `{_rel(reference, out_dir)}`; runs: "
+            notes=[f"Task: {config.task.name}; optimum: {_optimum_text(config)}; depth "
+                   f"{config.depth}, width {config.width}, {config.steps} training steps "
+                   f"({config.optimiser.name}, lr {config.optimiser.lr:g}), probe of "
+                   f"{config.task.n_probe} inputs.",
+                   f"Reference (optimal solution): `{_rel(reference, out_dir)}`; runs: "
                    f"`{_rel(runs[0].parent, out_dir)}/` ({len(runs)} files); table: "
                    f"`results.csv`."],
+            reference_layers=layers, phases=init_phases(config), trivial_loss=_trivial(config),
+            keep=settings.keep, steps=config.steps,
         )
     return ExperimentResult(
         out_dir=out_dir, reference=Path(reference), runs=tuple(Path(p) for p in runs),
@@ -171,11 +187,65 @@ def output_files(config) -> list[str]:
     if not config.task.reference:
         files.append("runs/reference.h5")
     files += [f"runs/{spec['name']}.h5" for spec in grid_runs(config)]
-    stems = ["similarity", "heatmap", "final"] + (["pairs"] if config.timeline.pairs == "all"
-                                                   else [])
+    if config.timeline.pairs == "all":
+        stems = ["best", "layers"]
+        files.append("figures/headline.png")
+    else:
+        stems = ["similarity", "heatmap", "final"]
     files += [f"figures/{stem}_{m}.png" for m in config.timeline.metrics for stem in stems]
     files.append("figures/training.png")
     return files
+
+
+def init_phases(config):
+    """The mean-field phase of every (init, activation, noise) of a config's grid.
+
+    Parameters
+    ----------
+    config : svccakit.experiment.config.ExperimentConfig
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per configuration: ``init``, ``activation``, ``noise`` and the fields of
+        :class:`svccakit.meanfield.schemes.InitPhase` (for square layers of
+        ``config.width`` units; the critical init at ``init.q_star``).
+    """
+    import pandas as pd
+
+    from svccakit.meanfield.schemes import init_phase
+
+    rows = []
+    for init in config.inits:
+        for activation in config.activations:
+            for noise in config.noises:
+                phase = init_phase(init, activation, noise, width=config.width,
+                                   q_star=config.init.q_star)
+                row = phase.as_dict()
+                row.update(activation=activation, noise=noise)
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _trivial(config) -> float | None:
+    from svccakit.experiment.tasks import make_task, trivial_loss
+
+    if config.task.reference:
+        return None
+    return trivial_loss(make_task(config))
+
+
+def _optimum_text(config) -> str:
+    from svccakit.experiment.registry import get_task
+
+    kind = get_task(config.task.name)
+    if config.task.reference:
+        return f"the run file {config.task.reference!r}"
+    if config.task.name == "parity":
+        return f"the hand-coded XOR tree for {config.task.n_bits}-bit parity"
+    if config.task.name == "teacher":
+        return "the teacher network itself"
+    return "a trained reference network" if not kind.has_optimum else kind.summary
 
 
 def _grid_paths(grid, out_dir: Path) -> tuple[Path, list[Path]]:

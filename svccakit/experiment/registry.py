@@ -30,12 +30,22 @@ class TaskKind:
     optimum : str or None
         ``"module:function"`` building the hand-coded optimal network from
         ``(config, activation)``, or ``None`` when the reference is trained.
+    defaults : dict
+        ``[task]`` keys that suit this task (e.g. parity's whole truth table:
+        ``n_train = 0, n_val = 0``), applied by :meth:`config_changes` when a config
+        switches to it.
     """
 
     name: str
     summary: str
     make: str
     optimum: str | None
+    defaults: tuple[tuple[str, object], ...] = ()
+
+    def config_changes(self) -> dict:
+        """``{"task.name": name, "task.<key>": value, ...}`` for
+        :meth:`~svccakit.experiment.config.ExperimentConfig.updated`."""
+        return {"task.name": self.name, **{f"task.{k}": v for k, v in self.defaults}}
 
     @property
     def has_optimum(self) -> bool:
@@ -61,11 +71,14 @@ _T = "svccakit.experiment.tasks"
 TASKS: dict[str, TaskKind] = {
     t.name: t for t in (
         TaskKind("parity", "n-bit parity, cross-entropy; optimum: the hand-coded XOR tree",
-                 f"{_T}:_parity_from_config", f"{_T}:_parity_optimum"),
+                 f"{_T}:_parity_from_config", f"{_T}:_parity_optimum",
+                 (("n_train", 0), ("n_val", 0), ("n_probe", 256))),
         TaskKind("teacher", "regression on a critical random ReLU teacher, MSE; optimum: "
-                 "the teacher", f"{_T}:_teacher_from_config", f"{_T}:_teacher_optimum"),
+                 "the teacher", f"{_T}:_teacher_from_config", f"{_T}:_teacher_optimum",
+                 (("n_train", 2048), ("n_val", 512), ("n_probe", 512))),
         TaskKind("digits", "scikit-learn's 8x8 digits, cross-entropy; reference: a trained "
-                 "network (no exact optimum)", f"{_T}:_digits_from_config", None),
+                 "network (no exact optimum)", f"{_T}:_digits_from_config", None,
+                 (("n_train", 0), ("n_val", 300), ("n_probe", 256))),
     )
 }
 """Every task, by name."""

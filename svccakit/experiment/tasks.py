@@ -57,12 +57,16 @@ __all__ = [
     "parity_network",
     "teacher_network",
     "to_shifted_relu",
+    "trivial_loss",
 ]
 
 TASKS = TASK_NAMES
 """The task names (the table is :data:`svccakit.experiment.registry.TASKS`)."""
 ENCODINGS = ("pm1", "01")
 PADS = ("end", "start")
+TEACHER_SEED_OFFSET = 1_000_003
+"""The teacher with ``teacher_seed = s`` draws its weights with generator seed
+``TEACHER_SEED_OFFSET + s``, apart from every student's."""
 MAX_ENUMERATED_BITS = 20  # up to 2^20 inputs are enumerated and sampled without replacement
 
 
@@ -325,15 +329,20 @@ def teacher_network(
     in_features: int, width: int, depth: int, out_features: int, *, seed: int = 0,
     activation: str = "relu",
 ) -> nn.Sequential:
-    """The teacher: :func:`svccakit.nets.mlp` (ReLU, no noise) critically initialised by
-    :func:`svccakit.init.critical_` with ``generator=seed``; with
+    """The teacher: :func:`svccakit.meanfield.nets.mlp` (ReLU, no noise) critically
+    initialised by :func:`svccakit.meanfield.init.critical_`; with
     ``activation="shifted-relu:ALPHA"`` the same function rewritten by
     :func:`to_shifted_relu`. Maps ``(n_samples, in_features)`` to ``(n_samples, out_features)``.
+
+    Its weights are drawn with the generator seeded ``TEACHER_SEED_OFFSET + seed``, a stream
+    no student seed uses: a student initialised with ``generator=seed`` would otherwise draw
+    the teacher's own weights (ReLU networks are scale-free, so a critical student with
+    noise, whose weights are the teacher's times a constant, would *be* the teacher).
     """
     from svccakit.meanfield.init import critical_
 
     model = mlp(in_features, width, depth, out_features, activation="relu")
-    critical_(model, generator=check_int(seed, "seed", 0))
+    critical_(model, generator=TEACHER_SEED_OFFSET + check_int(seed, "seed", 0))
     return _with_activation(model, activation).eval()
 
 
@@ -406,6 +415,18 @@ def make_task(config) -> Task:
         ``task.probe_seed``.
     """
     return get_task(config.task.name).builder()(config)
+
+
+def trivial_loss(task: Task) -> float:
+    """The loss of the best constant prediction on the training set: the entropy of the
+    label frequencies (classification, cross-entropy) or the mean variance of the targets
+    (regression, mean squared error). A training loss divided by it is 1 for a network that
+    learned nothing about the inputs."""
+    if task.kind == "classification":
+        counts = np.bincount(task.y_train.numpy(), minlength=task.out_features)
+        p = counts[counts > 0] / counts.sum()
+        return float(-(p * np.log(p)).sum())
+    return float(task.y_train.double().var(dim=0, unbiased=False).mean())
 
 
 def _parity_from_config(config) -> Task:

@@ -85,6 +85,8 @@ class RunInfo:
         The recorded training steps, in order.
     layers : tuple of str
         The recorded layer names, in order.
+    reduce : tuple of str
+        Each layer's record-time reducer (``"none"``, ``"pool"``, ...), in order.
     """
 
     path: str
@@ -95,6 +97,7 @@ class RunInfo:
     seed: int | None
     steps: tuple[int, ...]
     layers: tuple[str, ...]
+    reduce: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ class _RefLayer:
     """One reference layer, read and decomposed once."""
 
     name: str
-    sides: dict  # metric -> svccakit.similarity.Decomposition of the (n_probe, d) snapshot
+    sides: dict | None  # metric -> Decomposition of the (n_probe, d) snapshot; None: constant
 
 
 def run_info(path: str | os.PathLike) -> RunInfo:
@@ -122,6 +125,7 @@ def run_info(path: str | os.PathLike) -> RunInfo:
         config = run.config
         steps = tuple(int(s) for s in np.asarray(run.steps).tolist())
         layers = tuple(str(name) for name in run.layer_names)
+        reduce = tuple(run.layer_info(name).reduce for name in layers)
         file_seed = run.attrs.get("seed")
     meta = RunMeta.from_config(config, name=Path(path).stem,
                                seed=None if file_seed is None else int(file_seed))
@@ -134,6 +138,7 @@ def run_info(path: str | os.PathLike) -> RunInfo:
         seed=meta.seed,
         steps=steps,
         layers=layers,
+        reduce=reduce,
     )
 
 
@@ -171,7 +176,9 @@ def timeline(
     pairs : {"matching", "all"}
         ``"matching"`` compares layer ``l`` of a run with layer ``l`` of the
         reference (same name; every compared run layer must exist in the
-        reference); ``"all"`` compares every run layer with every reference layer.
+        reference); ``"all"`` compares every run layer with every reference layer (what
+        ``svccakit run`` does: the optimum's layers need not line up with the
+        student's, and its report picks each optimum layer's best match).
     layers : sequence of str, optional
         Restrict the comparison to these run layers (default: all recorded ones).
     keep : float in (0, 1]
@@ -203,7 +210,9 @@ def timeline(
         One row per (run, step, layer, ref_layer, metric), columns
         :data:`COLUMNS`; ``value`` is the similarity and ``baseline`` its shuffled
         chance level (see the module docstring). Rows are ordered by run (as
-        given), step, layer, ref_layer and metric.
+        given), step, layer, ref_layer and metric. A snapshot whose layer is constant
+        over the probe (every unit dead) or not finite (training diverged) has no
+        similarity: its rows hold NaN, as do such a reference layer's.
     """
     import pandas as pd
 
@@ -303,8 +312,9 @@ def _read_reference(path: str, step: int | None, metrics: tuple[str, ...], keep:
     with open_run(path) as run, threadpool_limits(limits=1):
         probe = np.asarray(run.probe)
         for name in info.layers:
-            data = np.asarray(run.activations(name, index))
-            refs.append(_RefLayer(name=name, sides=_decompose(data, metrics, keep)))
+            data = _snapshot(run, path, name, index)  # 2-D by the layer's reducer
+            sides = None if _constant(data) else _decompose(data, metrics, keep)
+            refs.append(_RefLayer(name=name, sides=sides))
     return info, tuple(refs), probe
 
 
@@ -343,8 +353,24 @@ def _plan(infos, ref_info, ref_layers, ref_probe, pairs, layers) -> list[_Task]:
                         f"or choose layers"
                     )
                 refs = (by_name[name],)
+            _check_reducers(info, name, ref_info, refs)
             tasks.append(_Task(run_index=run_index, info=info, layer=name, refs=tuple(refs)))
     return tasks
+
+
+def _check_reducers(info: RunInfo, name: str, ref_info: RunInfo, refs) -> None:
+    """Layers stored with different record-time reducers hold different things:
+    refuse to compare them."""
+    mine = dict(zip(info.layers, info.reduce, strict=True)).get(name, "none")
+    theirs = dict(zip(ref_info.layers, ref_info.reduce, strict=True))
+    for ref in refs:
+        if theirs.get(ref.name, "none") != mine:
+            raise ValueError(
+                f"layer {name!r} of run file {info.path!r} was recorded with "
+                f"reduce={mine!r} but reference layer {ref.name!r} of {ref_info.path!r} with "
+                f"reduce={theirs.get(ref.name, 'none')!r}; layers reduced differently cannot be "
+                f"compared (record both with the same reduce=)"
+            )
 
 
 def _all_layer_names(infos, ref_info) -> list[str]:
@@ -368,13 +394,19 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
     specs = [get_metric(m) for m in settings.metrics]
     with threadpool_limits(limits=1), open_run(task.info.path) as run:
         for t, step in enumerate(steps):
-            data = np.asarray(run.activations(task.layer, t))  # each snapshot read once
-            sides = _decompose(data, settings.metrics, settings.keep)  # and decomposed once
-            # each metric against every reference layer at once (SVCCA: one product
-            # with the reference bases side by side)
-            values = {spec.name: spec.many(sides[spec.name],
-                                           [ref.sides[spec.name] for ref in task.refs])
-                      for spec in specs}
+            data = _snapshot(run, task.info.path, task.layer, t)  # each snapshot read once
+            live = [r for r, ref in enumerate(task.refs) if ref.sides is not None]
+            values = {metric: [math.nan] * len(task.refs) for metric in settings.metrics}
+            sides = None
+            if not _constant(data) and live:
+                sides = _decompose(data, settings.metrics, settings.keep)  # decomposed once
+                # each metric against every reference layer at once (SVCCA: one product
+                # with the reference bases side by side)
+                for spec in specs:
+                    found = spec.many(sides[spec.name],
+                                      [task.refs[r].sides[spec.name] for r in live])
+                    for r, value in zip(live, found, strict=True):
+                        values[spec.name][r] = value
             with_baseline = settings.baseline_n > 0 and (
                 settings.baseline_at == "all" or t == last
             )
@@ -382,7 +414,7 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
                 for metric in settings.metrics:
                     value = values[metric][r]
                     base = math.nan
-                    if with_baseline:
+                    if with_baseline and sides is not None and ref.sides is not None:
                         seed = _baseline_seed(settings.seed, task.info.name, task.layer,
                                               ref.name, metric, int(step))
                         base = _baseline(metric, sides[metric], ref.sides[metric],
@@ -394,7 +426,58 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
     return rows
 
 
-def _decompose(data: np.ndarray, metrics: tuple[str, ...], keep: float) -> dict:
+def _constant(data: np.ndarray) -> bool:
+    """True when a snapshot has no usable similarity: every unit constant over the probe
+    (a dead layer), or a value that is not finite (a diverged network). Its rows hold NaN."""
+    if not isinstance(data, np.ndarray):  # streamed from the file: too big to screen
+        return False
+    flat = data.reshape(data.shape[0], -1)
+    return bool(np.all(flat == flat[:1])) or not bool(np.isfinite(flat).all())
+
+
+STREAM_BYTES = 256 * 2**20
+"""A snapshot larger than this in float64 is not loaded but streamed from the run file."""
+
+
+def _snapshot(run, path: str, layer: str, index: int):
+    """One snapshot as the 2-D matrix the metrics take (:meth:`~svccakit.Run.samples`):
+    loaded, or for a large plain 2-D layer an array-like that the similarity engine
+    reads in row blocks (peak memory bounded by its block size)."""
+    info = run.layer_info(layer)
+    plain = len(info.shape) == 2 and not str(info.reduce).startswith("positions")
+    if plain and info.shape[0] * info.shape[1] * 8 > STREAM_BYTES:
+        return _LayerRows(path, layer, index, info.shape, np.dtype(info.dtype))
+    return np.asarray(run.samples(layer, index))
+
+
+class _LayerRows:
+    """Rows of ``/layers/<layer>[index]`` of a run file, read on demand; picklable (the
+    file is opened in whichever process reads, once per process)."""
+
+    def __init__(self, path: str, layer: str, index: int, shape, dtype):
+        self.path, self.layer, self.index = path, layer, int(index)
+        self.shape, self.dtype = tuple(shape), dtype
+
+    def __getitem__(self, rows):
+        return _open_layer(self.path, self.layer)[self.index, rows]
+
+
+_OPEN: dict = {}
+
+
+def _open_layer(path: str, layer: str):
+    import h5py
+
+    key = (os.getpid(), path)
+    if key not in _OPEN or not _OPEN[key].id.valid:
+        try:  # as the run reader does: the file may still be written (SWMR)
+            _OPEN[key] = h5py.File(path, "r", swmr=True, libver="latest")
+        except (OSError, ValueError):
+            _OPEN[key] = h5py.File(path, "r")
+    return _OPEN[key]["layers"][layer]
+
+
+def _decompose(data, metrics: tuple[str, ...], keep: float) -> dict:
     """One decomposition per kind of side the metrics need (see
     :meth:`svccakit.similarity.Metric.decompose`): SVCCA keeps ``keep`` of the variance,
     PWCCA every direction, linear CKA reuses whichever was made first."""

@@ -25,6 +25,7 @@ activation, noise, seed, depth, width``).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ def _slug(spec: str) -> str:
 
 
 def run_name(init: str, activation: str, noise: str, seed: int) -> str:
-    """The file stem of a run: ``"critical-relu-none-s0"``, ``"random-shifted-relu0.5-none-s1"``
+    """The file stem of a run: ``"critical-relu-none-s0"``, ``"he-shifted-relu0.5-dropout0.8-s1"``
     (``:`` dropped from specs)."""
     return f"{init}-{_slug(activation)}-{_slug(noise)}-s{seed}"
 
@@ -121,23 +122,24 @@ def build_model(
     config: ExperimentConfig, task: Task, *, init: str, activation: str, noise: str = "none",
     generator: torch.Generator | int = 0,
 ) -> nn.Sequential:
-    """A student: :func:`svccakit.nets.mlp` of the config's depth/width for ``task``,
-    initialised by ``init``.
+    """A student: :func:`svccakit.meanfield.nets.mlp` of the config's depth/width for
+    ``task``, initialised by ``init``.
 
-    ``"critical"``: :func:`svccakit.init.critical_` for the activation and noise
-    (``init.q_star``, ``init.weights``); ``"random"``: :func:`svccakit.init.random_` with
-    ``init.random_scheme``.
+    ``"critical"``: :func:`svccakit.meanfield.init.critical_` for the activation and noise
+    (``init.q_star``, ``init.weights``); a scheme name (``"he"``, ``"pytorch-default"``,
+    ...): :func:`svccakit.meanfield.init.random_` with that scheme.
     """
     from svccakit.meanfield.init import critical_, random_
     from svccakit.meanfield.nets import mlp
+    from svccakit.meanfield.schemes import INIT_NAMES
 
-    check_choice(init, "init", ("critical", "random"))
+    check_choice(init, "init", INIT_NAMES)
     model = mlp(task.in_features, config.width, config.depth, task.out_features,
                 activation=activation, noise=None if noise == "none" else noise)
     if init == "critical":
         critical_(model, q_star=config.init.q_star, weights=config.init.weights, generator=generator)
     else:
-        random_(model, config.init.random_scheme, generator=generator)
+        random_(model, init, generator=generator)
     return model
 
 
@@ -205,14 +207,24 @@ def _fit(model, task, config, *, steps, generator, on_step=None, progress=False,
             optimiser.zero_grad(set_to_none=True)
             loss = loss_fn(model(task.x_train[idx]), task.y_train[idx])
             if not torch.isfinite(loss):
+                if config.optimiser.on_divergence == "stop":
+                    break
                 raise TrainingDivergedError(
                     f"training diverged at step {step} (loss {loss.item()}); lower optimiser.lr "
-                    f"(now {config.optimiser.lr})"
+                    f"(now {config.optimiser.lr}), or set optimiser.on_divergence = \"stop\" "
+                    f"to keep the snapshots recorded so far"
                 )
             loss.backward()
             optimiser.step()
             if on_step is not None:
-                on_step(step)
+                try:
+                    on_step(step)
+                except _Diverged:
+                    if config.optimiser.on_divergence == "stop":
+                        break
+                    raise TrainingDivergedError(
+                        f"training diverged at step {step} (non-finite weights); lower "
+                        f"optimiser.lr (now {config.optimiser.lr})") from None
             if bar is not None:
                 bar.update(1)
     finally:
@@ -220,6 +232,19 @@ def _fit(model, task, config, *, steps, generator, on_step=None, progress=False,
             bar.close()
     model.eval()
     return model
+
+
+def _compression(config):
+    kind = config.schedule.compression
+    return None if kind == "none" else kind
+
+
+class _Diverged(Exception):
+    """Raised by a snapshot callback when the model's weights are no longer finite."""
+
+
+def _finite(model) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
 def _run_meta(config, task, *, name, role, init, activation, noise, seed):
@@ -264,8 +289,10 @@ def train_run(
     ----------
     config : ExperimentConfig
         Depth, width, optimiser, steps, schedule; the task unless ``task`` is given.
-    init : {"critical", "random"}
-        Ignored when ``model`` is given (stored in the run metadata as given).
+    init : str
+        ``"critical"`` or a random scheme (``"he"``, ``"xavier"``, ``"lecun"``,
+        ``"pytorch-default"``). Ignored when ``model`` is given (stored in the run metadata
+        as given).
     activation : str
         ``"relu"`` or ``"shifted-relu:ALPHA"``.
     noise : str
@@ -312,11 +339,15 @@ def train_run(
                      noise=noise, seed=seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     with Recorder(model, _probe(task), path, layers=list(LAYERS),
+                  compression=_compression(config),
                   overwrite=overwrite, config=meta, seed=seed) as recorder:
 
         def on_step(step):
             if step in schedule:
-                recorder.record(step, **_evaluate(model, task))
+                metrics = _evaluate(model, task) if _finite(model) else None
+                if metrics is None or not all(math.isfinite(v) for v in metrics.values()):
+                    raise _Diverged(step)
+                recorder.record(step, **metrics)
 
         _fit(model, task, config, steps=config.steps, generator=generator, on_step=on_step,
              progress=progress, desc=name)
@@ -438,6 +469,7 @@ def record_reference(
                      activation=activation, noise="none", seed=0)
     path.parent.mkdir(parents=True, exist_ok=True)
     with Recorder(model, _probe(task), path, layers=list(LAYERS),
+                  compression=_compression(config),
                   overwrite=overwrite, config=meta, seed=0) as recorder:
         recorder.record(0, **_evaluate(model, task))
     return path

@@ -7,8 +7,9 @@ network and its theory cannot disagree:
   numpy ``phi``, ``phi'`` and torch module) and noise;
 - :mod:`~svccakit.meanfield.expectations`: the Gaussian expectations the maps need;
 - :mod:`~svccakit.meanfield.theory`: variance and correlation maps, fixed points, depth
-  scales, the critical point, Jacobian spectra (Pretorius et al. 2018; Pennington et al.
-  2017);
+  scales, the critical point (Pretorius et al. 2018; Pennington et al. 2017);
+- :mod:`~svccakit.meanfield.jacobian`: the input-output Jacobian spectrum of a critical
+  noisy network, its moments and density, from free probability;
 - :mod:`~svccakit.meanfield.schemes`: the usual random schemes and their phase;
 - :mod:`~svccakit.meanfield.nets` and :mod:`~svccakit.meanfield.init` (torch): noise and
   activation modules, :func:`mlp`, :func:`critical_`, :func:`random_`;
@@ -31,6 +32,7 @@ _EXPORTS = {
     "parse_noise": "svccakit.meanfield.specs",
     "second_moment": "svccakit.meanfield.expectations",
     "derivative_second_moment": "svccakit.meanfield.expectations",
+    "derivative_fourth_moment": "svccakit.meanfield.expectations",
     "cross_moment": "svccakit.meanfield.expectations",
     "derivative_cross_moment": "svccakit.meanfield.expectations",
     "p_active": "svccakit.meanfield.expectations",
@@ -50,6 +52,9 @@ _EXPORTS = {
     "variance_fixed_point": "svccakit.meanfield.theory",
     "variance_iteration": "svccakit.meanfield.theory",
     "variance_map": "svccakit.meanfield.theory",
+    "JacobianDensity": "svccakit.meanfield.jacobian",
+    "jacobian_density": "svccakit.meanfield.jacobian",
+    "jacobian_moments": "svccakit.meanfield.jacobian",
     "SCHEMES": "svccakit.meanfield.schemes",
     "Scheme": "svccakit.meanfield.schemes",
     "get_scheme": "svccakit.meanfield.schemes",
@@ -73,18 +78,28 @@ _EXPORTS = {
     "WEIGHTS": "svccakit.meanfield.init",
     "DynamicsTable": "svccakit.meanfield.dynamics",
     "JacobianSpectra": "svccakit.meanfield.dynamics",
+    "MapTable": "svccakit.meanfield.dynamics",
+    "SpectrumDensity": "svccakit.meanfield.dynamics",
     "simulate_variance": "svccakit.meanfield.dynamics",
     "simulate_correlation": "svccakit.meanfield.dynamics",
+    "simulate_correlation_map": "svccakit.meanfield.dynamics",
     "simulate_jacobian": "svccakit.meanfield.dynamics",
     "network_jacobians": "svccakit.meanfield.dynamics",
+    "spectrum_density": "svccakit.meanfield.dynamics",
     "plot_variance": "svccakit.meanfield.dynamics",
     "plot_correlation": "svccakit.meanfield.dynamics",
+    "plot_correlation_map": "svccakit.meanfield.dynamics",
     "plot_jacobian": "svccakit.meanfield.dynamics",
+    "plot_density": "svccakit.meanfield.dynamics",
     "CSV_COLUMNS": "svccakit.meanfield.dynamics",
+    "DENSITY_CSV_COLUMNS": "svccakit.meanfield.dynamics",
+    "MAP_CSV_COLUMNS": "svccakit.meanfield.dynamics",
     "FigureConfig": "svccakit.meanfield.dynamics",
     "variance_figure": "svccakit.meanfield.dynamics",
     "correlation_figure": "svccakit.meanfield.dynamics",
+    "correlation_map_figure": "svccakit.meanfield.dynamics",
     "jacobian_figure": "svccakit.meanfield.dynamics",
+    "density_figure": "svccakit.meanfield.dynamics",
 }
 
 __getattr__, __dir__, _names = _lazy.attach(__name__, _EXPORTS)

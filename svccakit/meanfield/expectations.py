@@ -2,7 +2,8 @@
 
 numpy/scipy only (no torch). With ``z ~ N(0, 1)`` and ``(u_1, u_2)`` centred Gaussian of
 variances ``q1, q2`` and correlation ``c``: :func:`second_moment` ``E[phi(sqrt(q) z)^2]``,
-:func:`derivative_second_moment` ``E[phi'(sqrt(q) z)^2]``, :func:`cross_moment`
+:func:`derivative_second_moment` ``E[phi'(sqrt(q) z)^2]``,
+:func:`derivative_fourth_moment` ``E[phi'(sqrt(q) z)^4]``, :func:`cross_moment`
 ``E[phi(u_1) phi(u_2)]``, :func:`derivative_cross_moment` ``E[phi'(u_1) phi'(u_2)]`` and
 :func:`p_active` (the fraction of shifted-ReLU units in their linear regime).
 Each activation's ``phi`` and ``phi'`` come from :data:`svccakit.meanfield.specs.ACTIVATION_TABLE`.
@@ -28,6 +29,7 @@ from svccakit.meanfield.specs import parse_activation
 __all__ = [
     "second_moment",
     "derivative_second_moment",
+    "derivative_fourth_moment",
     "cross_moment",
     "derivative_cross_moment",
     "p_active",
@@ -105,6 +107,17 @@ def derivative_second_moment(activation, q: float) -> float:
     if act.piecewise_linear:
         return p_active(act.alpha, q)
     return float(np.sum(_GH_W * act.dphi(math.sqrt(q) * _GH_X) ** 2))
+
+
+def derivative_fourth_moment(activation, q: float) -> float:
+    """``E_z[phi'(sqrt(q) z)^4]``; for the (shifted) ReLU (``phi'`` is 0 or 1) this is
+    :func:`p_active`, as for the second moment. It sets the spread of a layer's factor in the
+    Jacobian spectrum (:mod:`svccakit.meanfield.jacobian`)."""
+    act = parse_activation(activation)
+    q = _check_q(q)
+    if act.piecewise_linear:
+        return p_active(act.alpha, q)
+    return float(np.sum(_GH_W * act.dphi(math.sqrt(q) * _GH_X) ** 4))
 
 
 def _check_c(c):

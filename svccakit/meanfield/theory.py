@@ -434,6 +434,10 @@ def jacobian_spectrum_moments(depth: int, p: float, weights: str = "gaussian", c
     convolution, so ``mean = chi^L`` and ``variance = chi^(2L) L s`` — at criticality
     ``L / p`` (Gaussian) and ``L (1 - p) / p`` (orthogonal), as in Pennington, Schoenholz &
     Ganguli (2017). ReLU (p = 1/2): ``2 L`` and ``L``.
+
+    This is the noise-free hidden-layer Jacobian ``d x^L / d x^0``; for a whole
+    :func:`svccakit.meanfield.mlp` with its readout and noise masks, and for smooth
+    activations, see :func:`svccakit.meanfield.jacobian_moments`.
     """
     depth = _depth(depth)
     p = check_real(p, "p")

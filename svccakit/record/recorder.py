@@ -20,13 +20,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from svccakit._validate import check_int
-from svccakit.record import store
+from svccakit._validate import check_int, check_real
+from svccakit.record import reducers, store
+from svccakit.record.outputs import OutputPlan
+from svccakit.record.probe import Probe, as_probe
+from svccakit.record.reducers import LayerReducer, ReducePlan
 
 __all__ = ["Recorder", "log_schedule", "unwrap_model"]
 
 _ROOT_NAME = "model"
 _DEFAULT_QUEUE = 4
+_DEFAULT_BUDGET_MB = 256.0
 
 
 def log_schedule(total_steps: int, n: int) -> list[int]:
@@ -66,19 +70,6 @@ def unwrap_model(model: nn.Module) -> nn.Module:
             model = model._orig_mod
         else:
             return model
-
-
-def _first_tensor(output: Any) -> torch.Tensor | None:
-    """Default output selector: the output if it is a tensor, else the first tensor
-    element of a tuple/list (recursively), else None."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, tuple | list):
-        for item in output:
-            found = _first_tensor(item)
-            if found is not None:
-                return found
-    return None
 
 
 def _strip_wrapper_prefix(name: str) -> str:
@@ -141,16 +132,6 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.numpy()
 
 
-def _probe_array(x: Any, what: str) -> torch.Tensor:
-    if isinstance(x, torch.Tensor):
-        return x
-    if isinstance(x, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(x))
-    raise TypeError(
-        f"probe: expected {what} as a torch.Tensor or numpy array, got {type(x).__name__}"
-    )
-
-
 class Recorder:
     """Record activations of a fixed probe batch during training into an HDF5 run file.
 
@@ -160,9 +141,13 @@ class Recorder:
         The model being trained. ``torch.compile`` and DataParallel/DDP wrappers
         are unwrapped: hooks go on the eager module and the probe pass calls it
         directly (so hooks fire and the whole probe is captured on one device).
-    probe : Tensor or ndarray of shape (n_probe, ...), or a tuple (inputs, targets)
-        The fixed probe batch (copied, so later changes to the caller's tensor do
-        not reach it); moved to the model's device, float inputs cast to the
+    probe : Tensor, ndarray, dict, tuple (inputs, targets) or Probe
+        The fixed probe batch (copied, so later changes to the caller's tensors
+        do not reach it): a tensor ``(n_probe, ...)`` (``model(x)``), a dict of
+        keyword inputs (``model(**inputs)``), a tuple ``(inputs, targets)``
+        whose inputs are any of these or a tuple of positional inputs, or a
+        :class:`svccakit.record.Probe` (see :mod:`svccakit.record.probe`).
+        Tensors are moved to the model's device, float ones cast to the
         parameters' dtype. The original values are stored in ``/probe``.
     path : str or path-like
         The run file to create.
@@ -186,10 +171,29 @@ class Recorder:
         Per-chunk compression of ``/layers``; "blosc" needs hdf5plugin.
     output_selector : callable, optional
         ``output_selector(output) -> Tensor | None`` picks the tensor to record
-        from a module's output. Default: the output itself if it is a tensor,
-        else the first tensor element of a tuple/list (searched recursively),
-        else None (the module is skipped when ``layers`` is None, an error if it
-        was asked for).
+        from every module's output. Default: the output itself if it is a
+        tensor, else the first tensor of a tuple/list/dict/``ModelOutput``
+        (searched depth first), else None (the module is skipped when ``layers``
+        is None, an error if it was asked for).
+    output : int, str, callable, or a mapping from layer glob to one, optional
+        Per-layer choice of what to keep from a tuple, dict or ``ModelOutput``:
+        an index, a key, or ``fn(output) -> Tensor`` (see
+        :mod:`svccakit.record.outputs`). Not together with ``output_selector``.
+    reduce : str, callable, or a mapping from layer glob to one, optional
+        Shrink activations at record time: ``"none"`` (default), ``"pool"``,
+        ``"positions:K"``, ``"project:D"`` or ``fn(tensor) -> tensor`` (see
+        :mod:`svccakit.record.reducers`). A mapping gives each layer the spec of
+        its first matching glob (others: ``"none"``). Applied on the model's
+        device before the copy to CPU; the spec is stored with each layer.
+    forward : callable, optional
+        ``forward(model, probe) -> output`` runs the probe pass instead of
+        ``model(*args, **kwargs)``; ``probe`` is on the model's device, in the
+        structure it was given. For models called in any other way.
+    budget_mb : float or None
+        Largest snapshot (all layers, after reduction) in MB (10^6 bytes),
+        default 256. A larger one is refused at the first ``record``, before
+        the file exists, with a ValueError naming the layers, their sizes and
+        the reducers that would fit. None: no limit.
     metrics : sequence of str, optional
         Metric names to declare up front, besides those passed to the first
         ``record`` call. Datasets are fixed once the file exists, so a metric
@@ -201,8 +205,11 @@ class Recorder:
     Notes
     -----
     Activations are stored per layer as ``(T, n_probe, d)`` (conv outputs keep
-    ``(T, n_probe, c, h, w)``); see :mod:`svccakit.store` for the layout and the
-    crash guarantee. One thread should call ``record``.
+    ``(T, n_probe, c, h, w)`` unless reduced); see :mod:`svccakit.store` for the
+    layout and the crash guarantee. One thread should call ``record``.
+    Activations keep their dtype (float16 stays float16), except bfloat16 and
+    float8, which numpy lacks: they are stored as float32 (exactly). The probe
+    pass runs in whatever ``torch.autocast`` context ``record`` is called from.
     The file is created at the first ``record``. Call ``close()`` (or use
     ``with``) to write all queued snapshots; an interpreter exit also closes
     open recorders. ``flush()`` waits until every queued snapshot is on disk.
@@ -223,31 +230,18 @@ class Recorder:
         output_selector: Callable[[Any], torch.Tensor | None] | None = None,
         metrics: Sequence[str] = (),
         queue_size: int = _DEFAULT_QUEUE,
+        *,
+        output: Any = None,
+        reduce: Any = None,
+        forward: Callable[[nn.Module, Any], Any] | None = None,
+        budget_mb: float | None = _DEFAULT_BUDGET_MB,
     ):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         self.model = model
         self._module = unwrap_model(model)
-        if isinstance(probe, tuple):
-            if len(probe) != 2:
-                raise ValueError(
-                    f"probe: expected inputs or a tuple (inputs, targets), got a tuple of length {len(probe)}"
-                )
-            inputs, targets = _probe_array(probe[0], "inputs"), _probe_array(probe[1], "targets")
-            if targets.shape[:1] != inputs.shape[:1]:
-                raise ValueError(
-                    f"probe: inputs and targets must have the same first dimension, got "
-                    f"{tuple(inputs.shape)} and {tuple(targets.shape)}"
-                )
-        else:
-            inputs, targets = _probe_array(probe, "inputs"), None
-        if inputs.ndim < 1 or inputs.shape[0] < 1:
-            raise ValueError(
-                f"probe: expected inputs of shape (n_probe, ...) with n_probe >= 1, got {tuple(inputs.shape)}"
-            )
-        # a private copy: the probe stays fixed even if the caller's tensor changes
-        self.probe_inputs = inputs.detach().clone()
-        self.probe_targets = None if targets is None else targets.detach().clone()
+        # a private copy: the probe stays fixed even if the caller's tensors change
+        self.probe = as_probe(probe)
         if not isinstance(path, str | os.PathLike):
             raise TypeError(f"path: expected a str or path-like, got {type(path).__name__}")
         self.path = os.fspath(path)
@@ -265,11 +259,19 @@ class Recorder:
         self.seed = None if seed is None else check_int(seed, "seed")
         store.check_compression(compression)
         self.compression = compression
-        if output_selector is not None and not callable(output_selector):
+        self._outputs = OutputPlan(output, output_selector)
+        self._reduce = ReducePlan(reduce)
+        if forward is not None and not callable(forward):
             raise TypeError(
-                f"output_selector: expected a callable, got {type(output_selector).__name__}"
+                f"forward: expected a callable (model, probe) -> output, got "
+                f"{type(forward).__name__}"
             )
-        self.output_selector = output_selector or _first_tensor
+        self.forward = forward
+        self.budget_mb = (
+            None if budget_mb is None else check_real(budget_mb, "budget_mb", low=0.0, low_open=True)
+        )
+        self._reducers: dict[str, LayerReducer] = {}
+        self._layer_attrs: dict[str, dict[str, Any]] = {}
         if isinstance(metrics, str) or not all(isinstance(m, str) for m in metrics):
             raise TypeError(f"metrics: expected a sequence of metric names (str), got {metrics!r}")
         self._declared_metrics = list(dict.fromkeys(metrics))
@@ -282,7 +284,8 @@ class Recorder:
         self._closed = False
         self._finalizer = None
         self._n_recorded = 0
-        self._probe_cache: tuple[Any, torch.Tensor] | None = None
+        self._probe_cache: tuple[Any, Probe] | None = None
+        self._pass_info: dict[str, tuple[tuple[int, ...], int, str]] = {}
 
     # ------------------------------------------------------------------ schedule
     def should_record(self, step: int) -> bool:
@@ -302,24 +305,43 @@ class Recorder:
         return False
 
     # ------------------------------------------------------------------ snapshot
-    def _probe_on(self, module: nn.Module) -> torch.Tensor:
-        """The probe on the model's device, in its float dtype (cached per device/dtype)."""
+    @property
+    def probe_inputs(self) -> torch.Tensor:
+        """The first tensor input of the probe (what ``/probe/inputs`` stores)."""
+        return self.probe.main
+
+    @property
+    def probe_targets(self) -> torch.Tensor | None:
+        return self.probe.targets
+
+    def _probe_on(self, module: nn.Module) -> Probe:
+        """The probe on the model's device, floats in its dtype (cached per device/dtype)."""
         ref = next(module.parameters(), None)
         if ref is None:
             ref = next(module.buffers(), None)
         key = None if ref is None else (ref.device, ref.dtype)
         if self._probe_cache is not None and self._probe_cache[0] == key:
             return self._probe_cache[1]
-        x = self.probe_inputs
-        if ref is not None:
-            if x.is_floating_point() and ref.is_floating_point() and x.dtype != ref.dtype:
-                x = x.to(ref.dtype)
-            x = x.to(ref.device)
-        self._probe_cache = (key, x)
-        return x
+        if ref is None:
+            moved = self.probe.to(None, None)
+        else:
+            moved = self.probe.to(ref.device, ref.dtype if ref.is_floating_point() else None)
+        self._probe_cache = (key, moved)
+        return moved
+
+    def _reducer(self, layer: str) -> LayerReducer:
+        reducer = self._reducers.get(layer)
+        if reducer is None:
+            reducer = self._reducers[layer] = LayerReducer(layer, self._reduce.spec_for(layer))
+        return reducer
 
     def _capture(self) -> dict[str, torch.Tensor]:
-        """One probe pass with hooks; returns layer name -> CPU tensor (a copy)."""
+        """One probe pass with hooks; returns layer name -> reduced CPU tensor (a copy).
+
+        Each layer's output is selected (``output=``) and reduced (``reduce=``) on
+        the model's device inside the hook; ``self._pass_info`` keeps each layer's
+        unreduced shape, itemsize and selector text for the run file.
+        """
         module = self._module
         names = {name or _ROOT_NAME: m for name, m in module.named_modules()}
         if self._layer_request is not None:
@@ -329,12 +351,17 @@ class Recorder:
         else:
             targets = [n for n, m in names.items() if next(m.children(), None) is None]
         captured: dict[str, list[torch.Tensor | None]] = {n: [] for n in targets}
-        selector = self.output_selector
+        info: dict[str, tuple[tuple[int, ...], int, str]] = {}
+        outputs = self._outputs
 
         def make_hook(name: str):
             def hook(_mod, _inp, out):
-                t = selector(out)
+                t, text = outputs.select(name, out)
                 if t is not None:
+                    k = len(captured[name])
+                    layer = name if k == 0 else f"{name}@{k}"
+                    info[layer] = (tuple(t.shape), _numpy_dtype(t).itemsize, text)
+                    t = self._reducer(layer)(t.detach())
                     t = t.detach().to(device="cpu", copy=True)
                 captured[name].append(t)
 
@@ -348,9 +375,19 @@ class Recorder:
         try:
             for name in targets:
                 handles.append(names[name].register_forward_hook(make_hook(name)))
+            if self.forward is None and type(module).forward is nn.Module.forward:
+                raise TypeError(
+                    f"model: {type(module).__name__} defines no forward(), so the probe cannot "
+                    f"be run through it; pass forward=lambda model, probe: ... "
+                    f"(e.g. model.net(probe))"
+                )
             module.eval()
+            probe = self._probe_on(module)
             with torch.random.fork_rng(devices=devices), torch.no_grad():
-                module(self._probe_on(module))
+                if self.forward is None:
+                    probe.call(module)
+                else:
+                    self.forward(module, probe.as_given())
         finally:
             for h in handles:
                 h.remove()
@@ -364,12 +401,13 @@ class Recorder:
                     if self._layer_request is not None:
                         raise ValueError(
                             f"layers: module {name!r} produced no tensor output in the probe pass; "
-                            f"pass output_selector= to choose one"
+                            f"pass output= (or output_selector=) to choose one"
                         )
                     continue
                 out[name if k == 0 else f"{name}@{k}"] = t
             if not calls and self._layer_request is not None:
                 raise ValueError(f"layers: module {name!r} was not called in the probe pass")
+        self._pass_info = info
         return out
 
     def record(self, step: int, **metrics: Any) -> None:
@@ -418,23 +456,49 @@ class Recorder:
         bad = [n for n in metric_names if "/" in n or not n]
         if bad:
             raise ValueError(f"metrics: names must be non-empty and contain no '/': {bad}")
-        inputs = self.probe_inputs.detach().cpu()
-        targets = (
-            None if self.probe_targets is None else _to_numpy(self.probe_targets.detach().cpu())
-        )
+        self._reduce.check_used(list(acts))
+        self._outputs.check_used(list(dict.fromkeys(n.split("@")[0] for n in acts)))
+        layer_attrs = {}
+        for name in shapes:
+            raw_shape, _, text = self._pass_info[name]
+            layer_attrs[name] = {
+                "reduce": str(self._reducers[name].spec),
+                "raw_shape": np.asarray(raw_shape, dtype=np.int64),
+                "output": text,
+            }
+        if self.budget_mb is not None:
+            message = reducers.budget_error(
+                {
+                    n: (self._pass_info[n][0], shape, dtype.itemsize, layer_attrs[n]["reduce"])
+                    for n, (shape, dtype) in shapes.items()
+                },
+                {n: self._pass_info[n][1] for n in shapes},
+                self.budget_mb,
+            )
+            if message is not None:
+                raise ValueError(message)
+        probe = self.probe
+        fields = {}
+        if not probe.is_plain():
+            main = next(iter(probe.tensors()))
+            fields = {k: _to_numpy(v) for k, v in probe.tensors().items() if k != main}
         writer = store.RunWriter.create(
             self.path,
             overwrite=self.overwrite,
             attrs=store.root_attrs(self._config_json, self.seed),
-            probe_inputs=_to_numpy(inputs),
-            probe_targets=targets,
+            probe_inputs=_to_numpy(probe.main),
+            probe_targets=None if probe.targets is None else _to_numpy(probe.targets),
             layers=shapes,
             metric_names=metric_names,
             compression=self.compression,
+            layer_attrs=layer_attrs,
+            probe_fields=fields,
+            probe_structure=None if probe.is_plain() else probe.structure(),
         )
         self._writer = store.WriterThread(writer, self.queue_size)
         self._writer.start()
         self._layer_shapes = shapes
+        self._layer_attrs = layer_attrs
         self._metric_names = metric_names
         # closes the writer if the Recorder is garbage-collected; at interpreter
         # exit, store's own exit handler closes it (before h5py's handler runs)

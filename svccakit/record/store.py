@@ -135,11 +135,17 @@ class RunWriter:
         layers: Mapping[str, tuple[tuple[int, ...], np.dtype]],
         metric_names: Sequence[str],
         compression: str | None,
+        layer_attrs: Mapping[str, Mapping[str, Any]] | None = None,
+        probe_fields: Mapping[str, np.ndarray] | None = None,
+        probe_structure: str | None = None,
     ) -> RunWriter:
         """Build the file under a temporary name, switch it to SWMR, move it to ``path``.
 
         ``layers`` maps each layer name to the shape ``(n_probe, ...)`` and dtype
-        of one snapshot.
+        of one snapshot; ``layer_attrs`` to the attributes of its dataset
+        (``reduce``, ``raw_shape``, ``output``). A structured probe stores its
+        other inputs as ``probe_fields`` (``"args/1"``, ``"kwargs/mask"`` ->
+        array, under ``/probe``) and its call as the JSON ``probe_structure``.
         """
         path = os.fspath(path)
         if not overwrite and os.path.exists(path):
@@ -161,6 +167,10 @@ class RunWriter:
             probe.create_dataset("inputs", data=_storable(probe_inputs))
             if probe_targets is not None:
                 probe.create_dataset("targets", data=_storable(probe_targets))
+            for key, array in (probe_fields or {}).items():
+                probe.create_dataset(key, data=_storable(array))
+            if probe_structure is not None:
+                probe.attrs["structure"] = probe_structure
             file.create_dataset(
                 "steps", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(1024,)
             )
@@ -185,6 +195,8 @@ class RunWriter:
                     chunks=(1, *shape),
                     **comp,
                 )
+                for key, value in (layer_attrs or {}).get(name, {}).items():
+                    group[name].attrs[key] = value
             file.flush()
             file.swmr_mode = True
             _publish(tmp, path, overwrite)
@@ -928,12 +940,19 @@ def _check_layout(file: h5py.File, path: str) -> _Layout:
 @dataclasses.dataclass(frozen=True)
 class LayerInfo:
     """One recorded layer: snapshot ``shape`` ``(n_probe, ...)``, numpy ``dtype``,
-    HDF5 ``compression`` filter name (None when uncompressed)."""
+    HDF5 ``compression`` filter name (None when uncompressed), the reducer
+    ``reduce`` it was stored with (``"none"``, ``"pool"``, ``"positions:K"``,
+    ``"project:D"``, ``"callable:<name>"``; see :mod:`svccakit.record.reducers`),
+    the module output's shape before reduction ``raw_shape`` (None in files
+    written before reducers existed) and the ``output`` selector's text."""
 
     name: str
     shape: tuple[int, ...]
     dtype: np.dtype
     compression: str | None
+    reduce: str = "none"
+    raw_shape: tuple[int, ...] | None = None
+    output: str | None = None
 
 
 class Run:
@@ -1103,7 +1122,75 @@ class Run:
             comp = ds.compression
             if comp is None and ds._filters:
                 comp = ", ".join(str(k) for k in ds._filters)
-            return LayerInfo(layer, tuple(ds.shape[1:]), ds.dtype, comp)
+            shape, dtype = tuple(ds.shape[1:]), ds.dtype
+        what = f"/layers/{layer}"
+        reduce = _read_attr(ds, "reduce", self.path, what)
+        reduce = "none" if reduce is None else _text(reduce)
+        raw = _read_attr(ds, "raw_shape", self.path, what)
+        stored_output = _read_attr(ds, "output", self.path, what)
+        output = None if stored_output is None else _text(stored_output)
+        try:
+            raw = None if raw is None else tuple(int(v) for v in np.ravel(np.asarray(raw)))
+        except (TypeError, ValueError, OverflowError):
+            raw = False
+        if reduce is None or raw is False or (stored_output is not None and output is None):
+            raise RunFileError(f"{self.path}: the attributes of {what} (reduce, raw_shape, "
+                               "output) are not what a recorder writes; the file is corrupt "
+                               "or crafted")
+        return LayerInfo(layer, shape, dtype, comp, reduce=reduce, raw_shape=raw,
+                         output=output)
+
+    def samples(self, layer: str, index: int) -> np.ndarray:
+        """Snapshot ``index`` of ``layer`` as the 2-D ``(n_samples, n_features)`` matrix
+        the similarity metrics take (:func:`svccakit.record.reducers.as_samples`
+        with the layer's stored reducer: ``positions:K`` layers give ``n_probe * K``
+        rows, unreduced conv layers one row per position)."""
+        from svccakit.record.reducers import as_samples
+
+        array = self.activations(layer, index)
+        reduce = self.layer_info(layer).reduce
+        with _reading(self.path, f"/layers/{layer}[{index}] with its reducer {reduce!r}"):
+            return as_samples(array, reduce)
+
+    @property
+    def probe_call(self) -> tuple[tuple, dict[str, Any]]:
+        """The probe as the model was called: ``(args, kwargs)`` of arrays (and
+        constants); ``((probe,), {})`` for a plain tensor probe."""
+        group = _group(self._file, "probe", self.path, "/probe")
+        structure = _read_attr(group, "structure", self.path, "/probe")
+        if structure is None:
+            return (self.probe,), {}
+        bad = RunFileError(f"{self.path}: the attribute /probe.structure is not the JSON "
+                           "call description a recorder writes; the file is corrupt or crafted")
+        text = _text(structure)
+        if text is None:
+            raise bad
+        try:
+            spec = json.loads(text)
+            args, kwargs = spec["args"], spec["kwargs"]
+            if not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise bad
+        except (ValueError, KeyError, TypeError, RecursionError):
+            raise bad from None
+
+        def value(entry):
+            if not isinstance(entry, dict):
+                raise bad
+            if "dataset" in entry:
+                key = entry["dataset"]
+                if not isinstance(key, str) or not key:
+                    raise bad
+                parent, parts = group, key.split("/")
+                for part in parts[:-1]:
+                    parent = _group(parent, part, self.path, f"/probe/{key}")
+                ds = _dataset(parent, parts[-1], self.path, f"/probe/{key}", kinds=_NUMERIC,
+                              ndim=(0, 32))
+                return np.asarray(self._read(ds, (), ds.shape, f"/probe/{key}"))
+            if "value" not in entry:
+                raise bad
+            return entry["value"]
+
+        return (tuple(value(e) for e in args), {str(k): value(e) for k, e in kwargs.items()})
 
     def activations(self, layer: str, index: int) -> np.ndarray:
         """Activations of ``layer`` at snapshot ``index`` (negative counts from the end).

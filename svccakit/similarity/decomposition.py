@@ -1,9 +1,9 @@
 """One representation, centred and SVD-reduced once: :class:`Decomposition`.
 
 A :class:`Decomposition` (from :func:`decompose`) is accepted in place of an array by
-every metric of :mod:`svccakit.similarity`, with identical numbers, so a reference
-layer can be decomposed once and compared with many snapshots. The private helpers
-below turn either form into the *sides* the metrics work on.
+every metric of :mod:`svccakit.similarity`, with the same numbers (up to rounding), so
+a reference layer can be decomposed once and compared with many snapshots. The
+private helpers below turn either form into the *sides* the metrics work on.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from svccakit._validate import as_2d_float64, check_same_samples
+from svccakit._validate import check_same_samples
 from svccakit.exceptions import SmallSampleWarning
-from svccakit.similarity import _linalg as la
+from svccakit.similarity import _engine as en
+from svccakit.similarity._moments import centred_copy
+from svccakit.similarity._source import Source, as_source
 
 __all__ = ["DEFAULT_KEEP", "Decomposition", "decompose"]
 
@@ -31,17 +33,20 @@ class Decomposition:
 
     Made by :func:`decompose`; accepted in place of an array by :func:`svcca`,
     :func:`cca`, :func:`pwcca`, :func:`linear_cka` and :func:`baseline`, giving
-    identical numbers to passing the array itself.
+    the same numbers as passing the array itself (up to rounding, about 1e-15).
+
+    It holds a reference to the data it was made from (not a copy): do not
+    modify that array in place while the decomposition is in use. A streamed
+    input (h5py dataset, memmap, :class:`~svccakit.similarity.Streamed`) stays on
+    disk and is read again, block by block, when compared.
 
     Attributes
     ----------
     mean : ndarray of shape (n_features,)
         Per-neuron mean that was subtracted.
-    centred : ndarray of shape (n_samples, n_features)
-        Centred activations ``(X - mean) * scale`` (exactly constant neurons
-        exactly zero).
     singular_values : ndarray of shape (rank,)
-        Non-negligible singular values of ``centred``, descending.
+        Non-negligible singular values of the centred data (times ``scale``),
+        descending.
     keep : float or int
         The ``keep`` it was made with.
     dims : int
@@ -49,30 +54,35 @@ class Decomposition:
     transform : ndarray of shape (n_features, dims)
         ``centred @ transform`` are the kept whitened directions (:attr:`basis`).
     method : str
-        ``"gram"`` (eigendecomposition of ``centred.T @ centred``) or ``"svd"``.
+        ``"gram"`` (eigendecomposition of ``centred.T @ centred``) or ``"svd"``
+        (SVD of the centred data, or of its triangular factor when streamed).
     scale : float
-        1.0, or for data beyond ``2**+-400`` in magnitude the exact power of two
-        applied so that second moments cannot over- or underflow (every
-        similarity is invariant to it).
+        1.0, or the exact power of two applied to data whose second moments
+        would over- or underflow (beyond about ``2**+-450``), bringing the
+        largest ``|value|`` into [0.5, 1); every similarity is invariant to it.
+    centred : ndarray of shape (n_samples, n_features)
+        ``(X - mean) * scale``, exactly constant neurons exactly zero; computed
+        (and kept) on first access.
+    basis : ndarray of shape (n_samples, dims)
+        The kept whitened directions (orthonormal columns), computed on first access.
     """
 
     mean: np.ndarray
-    centred: np.ndarray = field(repr=False)
     singular_values: np.ndarray = field(repr=False)
     keep: float | int
     dims: int
     transform: np.ndarray = field(repr=False)
     method: str
     scale: float = 1.0
-    _svd_basis: np.ndarray | None = field(default=None, repr=False)
+    _side: en.Side = field(default=None, repr=False)
 
     @property
     def n_samples(self) -> int:
-        return int(self.centred.shape[0])
+        return int(self._side.src.n)
 
     @property
     def n_features(self) -> int:
-        return int(self.centred.shape[1])
+        return int(self._side.src.d)
 
     @property
     def variance_kept(self) -> float:
@@ -81,15 +91,18 @@ class Decomposition:
         return float(var[: self.dims].sum() / var.sum())
 
     @functools.cached_property
+    def centred(self) -> np.ndarray:
+        s = self._side
+        return centred_copy(s.src, s.mean, s.exp, s.live)
+
+    @functools.cached_property
     def basis(self) -> np.ndarray:
         """Kept whitened directions, shape (n_samples, dims), orthonormal columns."""
-        if self._svd_basis is not None:
-            return self._svd_basis
-        return self.centred @ self.transform
+        return self._side.get_basis()
 
 
-def _side_of(dec: Decomposition) -> la.Side:
-    return la.Side(dec.centred, dec.dims, dec.method, dec.transform, lambda: dec.basis)
+def _side_of(dec: Decomposition) -> en.Side:
+    return dec._side
 
 
 # ---------------------------------------------------------------------------
@@ -114,11 +127,10 @@ def _check_keep(keep, name: str = "keep") -> float | int:
                     f"{type(keep).__name__} {keep!r}")
 
 
-def _no_variance(name: str, shape: tuple[int, int]) -> ValueError:
-    return ValueError(
-        f"{name} has no variance: all {shape[1]} of its neurons are constant over the "
-        f"{shape[0]} samples, so the similarity is undefined"
-    )
+def _check_keep_features(keep, src: Source, name: str) -> None:
+    if isinstance(keep, int) and keep > src.d:
+        raise ValueError(f"keep={keep} directions requested for {name}, but it has only "
+                         f"{src.d} features (n_samples={src.n})")
 
 
 def _warn_small_sample(kx: int, ky: int, n: int, what: str) -> None:
@@ -143,8 +155,9 @@ def decompose(X, keep: float | int = DEFAULT_KEEP) -> Decomposition:
 
     Parameters
     ----------
-    X : array-like or torch.Tensor of shape (n_samples, n_features)
-        Activations.
+    X : array-like, torch.Tensor, h5py dataset, memmap or Streamed, of shape (n_samples, n_features)
+        Activations. Arrays in memory are used without a copy; other array-likes
+        are read in row blocks (see :class:`~svccakit.similarity.Streamed`).
     keep : float in (0, 1] or int >= 1, default 0.99
         Float: keep the fewest leading SVD directions holding at least this
         fraction of the variance (``1.0``: all, up to the numerical rank).
@@ -162,42 +175,19 @@ def decompose(X, keep: float | int = DEFAULT_KEEP) -> Decomposition:
         has no variance; see also the input checks of :func:`svcca`.
     """
     keep = _check_keep(keep)
-    a = as_2d_float64(X, "X")
-    c, mean, scale = la.centre(a)
-    return _decompose_centred(c, mean, scale, keep, "X")
+    return _decompose_source(as_source(X, "X"), keep, "X")
 
 
-def _decompose_centred(c: np.ndarray, mean: np.ndarray, scale: float, keep,
-                       name: str) -> Decomposition:
-    n, d = c.shape
-    if isinstance(keep, int) and keep > d:
-        raise ValueError(f"keep={keep} directions requested for {name}, but it has only {d} "
-                         f"features (n_samples={n})")
-    if n > d:
-        lam, v = la.gram_eigh(c)
-        if lam[0] <= 0.0:
-            raise _no_variance(name, c.shape)
-        floor = lam[0] * la.GRAM_MIN_RATIO
-        noise = lam[0] * max(n, d) * la.EPS
-        k = la.n_to_keep(lam, keep)  # keep=1.0: all d, trusted only at full rank
-        trusted = lam[k - 1] >= floor
-        if trusted:
-            transform = v[:, :k] / np.sqrt(lam[:k])
-            return Decomposition(mean=mean, centred=c, singular_values=np.sqrt(lam[lam > noise]),
-                                 keep=keep, dims=k, transform=transform, method="gram",
-                                 scale=scale)
-    u, s, vt = la.thin_svd(c)
-    rank = la.svd_rank(s, c.shape)
-    if rank == 0:
-        raise _no_variance(name, c.shape)
-    s = s[:rank]
-    k = la.n_to_keep(s**2, keep)
-    if k > rank:
-        raise ValueError(f"keep={keep} directions requested for {name}, but its numerical rank "
-                         f"is only {rank} ({d} features, {n} samples)")
-    return Decomposition(mean=mean, centred=c, singular_values=s, keep=keep, dims=k,
-                         transform=vt[:k].T / s[:k], method="svd", scale=scale,
-                         _svd_basis=u[:, :k])
+def _decompose_source(src: Source, keep, name: str) -> Decomposition:
+    _check_keep_features(keep, src, name)
+    side = en.single_side(src, name, "svcca", keep)
+    return _from_side(side, keep)
+
+
+def _from_side(side: en.Side, keep) -> Decomposition:
+    return Decomposition(mean=np.ldexp(side.mean, -side.exp), singular_values=side.sv, keep=keep,
+                         dims=side.dims, transform=side.transform, method=side.route,
+                         scale=float(np.ldexp(1.0, side.exp)), _side=side)
 
 
 def _svcca_side(X, keep, name: str, default=DEFAULT_KEEP) -> Decomposition:
@@ -208,40 +198,38 @@ def _svcca_side(X, keep, name: str, default=DEFAULT_KEEP) -> Decomposition:
                              f"decomposition {name} was made with; pass keep=None to use it, "
                              f"or decompose again")
         return X
-    a = as_2d_float64(X, name)
-    c, mean, scale = la.centre(a)
-    return _decompose_centred(c, mean, scale, default if keep is None else keep, name)
+    src = as_source(X, name)
+    return _decompose_source(src, default if keep is None else keep, name)
 
 
-def _svcca_sides(X, Y, keep) -> tuple[Decomposition, Decomposition]:
-    """Both sides of SVCCA. ``keep=None``: each Decomposition's own keep; an array
+def _svcca_keeps(X, Y, keep):
+    """The keep of each side: ``keep=None``: each Decomposition's own keep; an array
     takes the keep of the other side's Decomposition, else DEFAULT_KEEP."""
     if keep is not None:
         keep = _check_keep(keep)
-        return _svcca_side(X, keep, "X"), _svcca_side(Y, keep, "Y")
+        return keep, keep
     dec = X if isinstance(X, Decomposition) else Y if isinstance(Y, Decomposition) else None
     default = DEFAULT_KEEP if dec is None else dec.keep
-    return _svcca_side(X, None, "X", default), _svcca_side(Y, None, "Y", default)
+    return (None if isinstance(X, Decomposition) else default,
+            None if isinstance(Y, Decomposition) else default)
 
 
-def _cca_side(X, method: str, name: str) -> la.Side:
+def _svcca_sides(X, Y, keep) -> tuple[Decomposition, Decomposition]:
+    """Both sides of SVCCA as Decompositions."""
+    kx, ky = _svcca_keeps(X, Y, keep)
+    if keep is None:
+        return _svcca_side(X, None, "X", kx), _svcca_side(Y, None, "Y", ky)
+    return _svcca_side(X, kx, "X"), _svcca_side(Y, ky, "Y")
+
+
+def _cca_side(X, method: str, name: str) -> en.Side:
     """An orthonormal basis of all of ``X`` (up to its numerical rank)."""
     if isinstance(X, Decomposition):
         return _side_of(X)
-    c = la.centre(as_2d_float64(X, name))[0]
-    side = la.full_basis(c, method)
-    if side is None:
-        raise _no_variance(name, c.shape)
-    return side
+    return en.single_side(as_source(X, name), name, "cca", method)
 
 
 def _check_pair(sx, sy) -> int:
-    nx, ny = sx.centred.shape[0], sy.centred.shape[0]
+    nx, ny = sx.src.n, sy.src.n
     check_same_samples(nx, ny)
     return nx
-
-
-def _centred(X, name: str) -> np.ndarray:
-    if isinstance(X, Decomposition):
-        return X.centred
-    return la.centre(as_2d_float64(X, name))[0]

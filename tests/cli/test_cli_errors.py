@@ -48,7 +48,7 @@ def one_line_error(capsys, command, *fragments):
 
 
 def test_diverging_training_is_one_line(tmp_path, capsys):
-    config = tiny(tmp_path, optimiser="lr = 1e30")
+    config = tiny(tmp_path, optimiser="lr = 1e30\non_divergence = \"raise\"")
     assert main(["run", "--config", config, "--out", str(tmp_path / "o"), "--quiet"]) == 1
     one_line_error(capsys, "run", "training diverged at step", "lower optimiser.lr")
 

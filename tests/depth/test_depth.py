@@ -1,4 +1,4 @@
-"""svccakit.depth: the depth x noise grid (issue 6), end to end on a tiny grid."""
+"""svccakit.depth: the depth x noise grid (issues 6 and 12), end to end on a tiny grid."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from svccakit.cli import main  # noqa: E402
 from svccakit.depth import experiment as dp  # noqa: E402
-from svccakit.record.store import open_run  # noqa: E402
 
 
 def _arccos_xi(mu2: float) -> float:
@@ -29,10 +28,10 @@ def _arccos_xi(mu2: float) -> float:
 
 
 def _tiny(**grid):
-    exp = dp._experiment(noises=["dropout:0.2", "none"], width=16, steps=40,
+    exp = dp._experiment(noises=["dropout:0.2", "none"], width=16, steps=40, seeds=[0, 1],
                          task={"name": "digits", "n_train": 300, "n_val": 100, "n_probe": 8})
-    kw = {"depths": (1, 5), "variance_max_depth": 20, "variance_width": 16,
-          "variance_n_sigma": 4}
+    kw = {"depths": (1, 5), "checkpoints": (10,), "variance_max_depth": 20,
+          "variance_width": 16, "variance_n_sigma": 4}
     return dp.DepthConfig(experiment=exp, **{**kw, **grid})
 
 
@@ -135,44 +134,69 @@ def test_tiny_grid_end_to_end(tmp_path):
     config = _tiny()
     result = dp.run_depth(config, tmp_path / "out", n_jobs=1)
     out = tmp_path / "out"
-    for name in ("config.toml", "grid.csv", "variance.csv", "report.md",
-                 "figures/loss-dropout.png", "figures/variance.png"):
+    for name in ("config.toml", "grid.csv", "kscan.csv", "predictors.csv", "boundaries.csv",
+                 "variance.csv", "report.md", "figures/loss-dropout.png",
+                 "figures/kscan.png", "figures/budget.png", "figures/variance.png"):
         assert (out / name).is_file(), name
+    assert not (out / "figures" / "loss-gauss.png").exists()  # no Gaussian noise in the grid
+    assert not (out / "runs").exists()  # the batched trainer writes no run files
     table = pd.read_csv(out / "grid.csv")
-    for col in ("noise", "depth", "sigma_w", "train_loss", "val_loss", "xi_c", "six_xi_c",
-                "trainable", "agrees"):
+    for col in ("noise", "depth", "seed", "steps", "sigma_w", "train_loss", "val_loss", "xi_c",
+                "six_xi_c", "trainable", "agrees"):
         assert col in table.columns
-    assert len(table) == 4
+    assert len(table) == 2 * 2 * 2 * 2  # noises x depths x seeds x budgets
+    assert set(table["steps"]) == {10, 40}
     assert set(table["depth"]) == {1, 5}
     assert np.all(np.isfinite(table["train_loss"]))
     assert np.all(table["val_loss"] > 0)
-    np.testing.assert_allclose(table["sigma_w"], [math.sqrt(0.4)] * 2 + [math.sqrt(2)] * 2)
+    last = table[table["steps"] == 40]
+    np.testing.assert_allclose(last["sigma_w"], [math.sqrt(0.4)] * 4 + [math.sqrt(2)] * 4)
     # six_xi_c from the theory, agrees = (measured == theory)
     assert table["six_xi_c"].iloc[0] == pytest.approx(dp.theory_depth("dropout:0.2")[2])
     assert np.all(table["agrees"] == ((table["val_loss"] / table["trivial_loss"] < 0.9)
                                       == (table["depth"] <= table["six_xi_c"])))
-    # the last snapshot of each run file holds the table's losses
-    with open_run(table["run"].iloc[0]) as run:
-        assert run.metrics["val_loss"][-1] == pytest.approx(table["val_loss"].iloc[0])
-        assert run.config["run"]["noise"] == "dropout:0.2"
-        assert run.config["run"]["depth"] == 1
-    assert result.agreement == pytest.approx(table["agrees"].mean())
+    # the grid's losses are the batched trainer's for those networks
+    from svccakit.depth.batched import train_stack
+
+    exp = config.experiment.updated({"depth": 5})
+    direct = train_stack(exp, dp.reconstruction_task(exp), [("dropout:0.2", 1)], [10, 40])
+    row = table[(table["noise"] == "dropout:0.2") & (table["depth"] == 5) & (table["seed"] == 1)]
+    np.testing.assert_allclose(row.sort_values("steps")["val_loss"], direct[0, :, 1], rtol=1e-6)
+    assert result.agreement == pytest.approx(result.grid.cells()["agrees"].mean())
+    assert result.train_cpu_seconds > 0
+    # the k-scan: 12 k per budget, the six predictors per budget, one boundary per noise
+    kscan = pd.read_csv(out / "kscan.csv")
+    assert len(kscan) == 12 * 2
+    assert list(kscan["k"][:12]) == list(range(1, 13))
+    predictors = pd.read_csv(out / "predictors.csv")
+    assert set(predictors["predictor"]) == {"nothing trains", "everything trains", "6 xi_c",
+                                            "best k xi_c", "best fixed depth",
+                                            "best noise cut-off"}
+    assert len(pd.read_csv(out / "boundaries.csv")) == 2 * 2
     report = (out / "report.md").read_text()
     assert f"**{result.agreement:.1%}**" in report
+    assert "## Which boundary fits: depth <= k xi_c for k = 1..12" in report
+    assert "Floor: nothing trains" in report
+    assert "## Noise-free column" in report
+    assert "## Training budget" in report
+    assert "CPU time of the training" in report
+    assert "![kscan](figures/kscan.png)" in report
     assert "![loss-dropout](figures/loss-dropout.png)" in report
     # config round trip and the analysis reader
     assert dp.DepthConfig.from_toml(out / "config.toml") == config
     grid = dp.DepthGrid.from_csv(out / "grid.csv", threshold=10.0)
+    assert grid.budgets == (10, 40)
     assert grid.cells()["trainable"].all()
+    assert grid.cells(10)["steps"].eq(10).all()
     with pytest.raises(FileExistsError, match="already holds depth outputs"):
         dp.run_depth(config, out, n_jobs=1)
 
 
-def test_noise_limits_depth_directionally(tmp_path):
+def test_noise_limits_depth_directionally():
     """The effect itself, cheaply: heavy noise deep learns nothing, no noise shallow learns."""
     exp = dp._experiment(noises=["dropout:0.1", "none"], width=32, steps=300,
                          task={"name": "digits", "n_train": 600, "n_val": 200, "n_probe": 4})
-    grid = dp.depth_grid(dp.DepthConfig(experiment=exp, depths=(2, 12)), tmp_path, n_jobs=1)
+    grid = dp.depth_grid(dp.DepthConfig(experiment=exp, depths=(2, 12)), n_jobs=1)
     t = grid.table.set_index(["noise", "depth"])["rel_val_loss"]
     assert t[("dropout:0.1", 12)] == pytest.approx(1.0, abs=0.05)
     assert t[("none", 2)] < 0.7
@@ -191,7 +215,7 @@ def test_cells_average_seeds_and_loss_figure():
                              "trivial_train_loss": 1.0,
                              "rel_train_loss": rel, "rel_val_loss": rel,
                              "trainable_theory": depth <= six, "trainable": rel < 0.9,
-                             "agrees": (rel < 0.9) == (depth <= six), "run": ""})
+                             "agrees": (rel < 0.9) == (depth <= six)})
     grid = dp.DepthGrid(pd.DataFrame(rows), threshold=0.9)
     cells = grid.cells()
     assert len(cells) == 4
@@ -205,6 +229,10 @@ def test_cells_average_seeds_and_loss_figure():
         dp.loss_figure(grid, "gauss")
     with pytest.raises(TypeError, match="grid: expected a DepthGrid, got list"):
         dp.loss_figure([])
+    with pytest.raises(ValueError, match=r"steps: expected one of the grid's budgets \[1\], got 5"):
+        dp.loss_figure(grid, steps=5)
+    with pytest.raises(TypeError, match="steps: expected an integer"):
+        grid.cells(steps=1.5)
     with pytest.raises(ValueError, match="threshold: expected a number > 0, got 0"):
         grid.agreement(0)
 
@@ -218,6 +246,8 @@ def test_cells_average_seeds_and_loss_figure():
     ({"threshold": -1.0}, "threshold: expected a number > 0, got -1.0"),
     ({"variance_noise": "additive-gauss:1"}, "variance_noise: expected 'none', 'dropout:P'"),
     ({"variance_n_sigma": 1}, "variance_n_sigma: expected an integer >= 2, got 1"),
+    ({"checkpoints": (40,)}, r"checkpoints: expected an integer in \[1, 39\], got 40"),
+    ({"checkpoints": "10"}, "checkpoints: expected a list of step counts below steps"),
 ])
 def test_depth_config_errors(change, match):
     with pytest.raises(ValueError, match=match):
@@ -228,7 +258,7 @@ def test_depth_config_errors(change, match):
     ({"task": {"name": "teacher", "n_train": 64, "n_val": 8}},
      "task.name: the depth experiment reconstructs digits"),
     ({"activations": ["shifted-relu:0.5"]}, r"activations: the depth experiment uses ReLU"),
-    ({"inits": ["random"]}, "inits: the depth experiment uses the critical initialisation"),
+    ({"inits": ["pytorch-default"]}, "inits: the depth experiment uses the critical initialisation"),
     ({"noises": ["additive-gauss:0.1"]}, "noises: expected 'none', 'dropout:P' or 'gauss:SIGMA'"),
     ({"task": {"name": "digits", "n_val": 0}}, "task.n_val: the depth experiment needs a validation"),
 ])
@@ -256,17 +286,18 @@ def test_depth_config_type_and_toml_errors(tmp_path):
     assert cfg.experiment.width == 32
     assert cfg.depths == (3, 4)
     assert cfg.experiment.noises == dp.quick_config().experiment.noises
+    assert cfg.checkpoints == dp.quick_config().checkpoints
+    # the default checkpoint follows steps: a quarter of them
+    partial.write_text("steps = 200\n")
+    assert dp.DepthConfig.from_toml(partial).budgets() == (50, 200)
 
 
 def test_depth_grid_errors(tmp_path):
     config = _tiny()
     with pytest.raises(TypeError, match="config: expected a DepthConfig, got str"):
-        dp.depth_grid("x", tmp_path)
+        dp.depth_grid("x")
     with pytest.raises(ValueError, match="n_jobs: expected a non-zero integer"):
-        dp.depth_grid(config, tmp_path, n_jobs=0)
-    (tmp_path / dp.run_file_name("none", 5, 0)).write_text("")
-    with pytest.raises(FileExistsError, match=r"1 run file\(s\) already exist"):
-        dp.depth_grid(config, tmp_path, n_jobs=1)
+        dp.depth_grid(config, n_jobs=0)
     with pytest.raises(TypeError, match="config: expected a DepthConfig, got int"):
         dp.run_depth(3, tmp_path / "o")
     bad = tmp_path / "grid.csv"
@@ -281,11 +312,19 @@ def test_presets():
     assert full.depths == tuple(range(2, 41, 2))
     kinds = {dp.noise_axis([n])[0] for n in full.experiment.noises}
     assert kinds == {"dropout", "gauss"}
-    # the quick grid brackets the boundary: for every dropout level some depth is on each
-    # side of 6 xi_c, except where 6 xi_c < min(depths)
-    for noise in quick.experiment.noises:
-        six = dp.theory_depth(noise)[2]
-        assert max(quick.depths) > six, noise
+    for preset in (quick, full):
+        e = preset.experiment
+        assert len(e.seeds) >= 3
+        assert "none" in e.noises  # the noise-free column
+        assert len(preset.budgets()) == 2
+    # the quick grid brackets the boundary: for every noise level some depth is above
+    # 6 xi_c, except at the low-noise end, which is sampled densely (three levels with
+    # 6 xi_c beyond the deepest network) to test the small k
+    six = {n: dp.theory_depth(n)[2] for n in quick.experiment.noises}
+    beyond = [n for n, v in six.items() if v >= max(quick.depths)]
+    assert "none" in beyond
+    assert len(beyond) >= 3
+    assert all(min(quick.depths) <= v for n, v in six.items())
 
 
 # -------------------------------------------------------------------------- CLI
@@ -297,7 +336,8 @@ def test_cli_runs_a_config(tmp_path, capsys):
     out = tmp_path / "cli"
     assert main(["depth", "--config", str(cfg), "--out", str(out), "--n-jobs", "1"]) == 0
     printed = capsys.readouterr().out
-    assert "agreement with 6 xi_c:" in printed
+    assert "steps: 6 xi_c agrees in" in printed
+    assert "best k = " in printed
     assert (out / "report.md").is_file()
     assert main(["depth", "--config", str(cfg), "--out", str(out), "--quiet"]) == 1
     assert "already holds depth outputs" in capsys.readouterr().err
@@ -313,12 +353,12 @@ def test_cli_help_lists_depth(capsys):
     assert "--scheduler" in text
 
 
-def test_dask_scheduler_gives_the_same_grid(tmp_path):
+def test_dask_scheduler_gives_the_same_grid():
     import distributed  # the [test] extra installs dask[distributed]
 
     config = _tiny(depths=(2,))
-    local = dp.depth_grid(config, tmp_path / "a", n_jobs=1)
+    local = dp.depth_grid(config, n_jobs=1)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster:
-        remote = dp.depth_grid(config, tmp_path / "b", scheduler=cluster.scheduler_address)
+        remote = dp.depth_grid(config, scheduler=cluster.scheduler_address)
     np.testing.assert_allclose(remote.table["val_loss"], local.table["val_loss"], rtol=1e-6)

@@ -20,11 +20,11 @@ from svccakit.experiment.config import (
 
 def custom():
     return ExperimentConfig(
-        depth=9, width=40, activations=("shifted-relu:0.25",), inits=("random",),
+        depth=9, width=40, activations=("shifted-relu:0.25",), inits=("pytorch-default",),
         noises=("none", "dropout:0.9"), steps=123, seeds=(3, 1, 4), n_jobs=2,
         task=TaskConfig(name="digits", n_train=0, n_val=100, n_probe=64, reference='r "x".h5',
                         reference_seeds=2, reference_steps=50),
-        init=InitConfig(random_scheme="he", q_star=0.5, weights="orthogonal"),
+        init=InitConfig(q_star=0.5, weights="orthogonal"),
         optimiser=OptimiserConfig(name="adam", lr=1e-3, momentum=0.0, batch_size=17,
                                   weight_decay=1e-5),
         schedule=ScheduleConfig(kind="every", n=7, every=11),
@@ -95,22 +95,26 @@ def test_to_toml_does_not_overwrite_when_asked(tmp_path):
         ("activations = []", r"activations: expected a non-empty list, got \[\]"),
         ('activations = ["tanh"]', r"activations\[0\]: expected 'relu' or 'shifted-relu:ALPHA', got 'tanh'"),
         ('activations = ["shifted-relu"]', r"activations\[0\]: activation 'shifted-relu': shifted-relu needs a shift"),
-        ('inits = ["critical", "zero"]', r"inits\[1\]: expected one of 'critical', 'random', got 'zero'"),
+        ('inits = ["critical", "zero"]', r"inits\[1\]: expected one of 'critical', 'pytorch-default', 'xavier', 'lecun', 'he', got 'zero'"),
+        ('inits = ["critical", "random"]', r"inits\[1\]: 'random' is no longer an init; name the scheme: 'pytorch-default'"),
         ('noises = ["dropout"]', r"noises\[0\]: noise 'dropout': dropout needs a parameter"),
         ("seeds = [0, 1, 0]", r"seeds: expected distinct entries, got duplicates \[0\]"),
         ("seeds = [-1]", r"seeds\[0\]: expected an integer >= 0, got -1"),
         ("n_jobs = 0", r"n_jobs: expected a non-zero integer"),
-        ("depth = 2", r"depth: the optimal 8-bit parity network needs depth >= 3"),
-        ("width = 4", r"width: the optimal 8-bit parity network needs width >= 8, got 4"),
+        ('depth = 2\n[task]\nname = "parity"\nn_train = 0\nn_val = 0',
+         r"depth: the optimal 8-bit parity network needs depth >= 3"),
+        ('width = 4\n[task]\nname = "parity"\nn_train = 0\nn_val = 0',
+         r"width: the optimal 8-bit parity network needs width >= 8, got 4"),
         ('[task]\nname = "mnist"', r"task.name: expected one of 'parity', 'teacher', 'digits', got 'mnist'"),
         ('[task]\nencoding = "bool"', r"task.encoding: expected one of 'pm1', '01', got 'bool'"),
-        ("[task]\nn_train = 200\nn_val = 100", r"task.n_train \+ task.n_val: 8-bit parity has 256 "
-                                                r"distinct inputs, got 200 \+ 100"),
-        ("[task]\nn_val = 256", r"task.n_train \+ task.n_val: 8-bit parity has 256 distinct inputs, got 0 \+ 256"),
+        ('[task]\nname = "parity"\nn_train = 200\nn_val = 100',
+         r"task.n_train \+ task.n_val: 8-bit parity has 256 distinct inputs, got 200 \+ 100"),
+        ('[task]\nname = "parity"\nn_train = 0\nn_val = 256',
+         r"task.n_train \+ task.n_val: 8-bit parity has 256 distinct inputs, got 0 \+ 256"),
         ('[task]\nname = "teacher"\nn_train = 0', r"task.n_train: expected an integer >= 1, got 0"),
-        ("[task]\nn_bits = 21\nn_train = 0", r"task.n_train: 0 \(all inputs\) needs n_bits <= 20, got n_bits=21"),
+        ('[task]\nname = "parity"\nn_bits = 21\nn_train = 0', r"task.n_train: 0 \(all inputs\) needs n_bits <= 20, got n_bits=21"),
         ("[task]\nreference = 3", r"task.reference: expected a string, got int 3"),
-        ('[init]\nrandom_scheme = "lecun"', r"init.random_scheme: expected one of 'default', 'xavier', 'he'"),
+        ('[init]\nrandom_scheme = "lecun"', r"config key 'init.random_scheme' was removed: the random scheme is now named in \"inits\""),
         ("[init]\nq_star = 0", r"init.q_star: expected a number > 0, got 0"),
         ('[optimiser]\nname = "rmsprop"', r"optimiser.name: expected one of 'sgd', 'adam', got 'rmsprop'"),
         ("[optimiser]\nlr = -0.1", r"optimiser.lr: expected a number > 0, got -0.1"),
@@ -144,3 +148,13 @@ def test_file_errors(tmp_path):
         ExperimentConfig.from_dict([])
     with pytest.raises(TypeError, match=r"task: expected a TaskConfig, got dict"):
         ExperimentConfig(task={})
+
+
+def test_every_task_has_sizes_that_make_a_valid_config():
+    from svccakit.experiment.registry import TASKS
+
+    for kind in TASKS.values():
+        config = default_config().updated(kind.config_changes())
+        assert config.task.name == kind.name
+    parity = default_config().updated(TASKS["parity"].config_changes())
+    assert (parity.task.n_train, parity.task.n_val) == (0, 0)  # the whole truth table

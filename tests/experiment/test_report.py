@@ -25,7 +25,7 @@ def _value(init, layer_index, step, seed):
 
 def _runs():
     """(name, init, activation, seed) of the 8 fake runs (noise "none")."""
-    for init in ("critical", "random"):
+    for init in ("critical", "pytorch-default"):
         for activation in ("relu", "shifted-relu:0.5"):
             for seed in (0, 1):
                 yield f"{init}-{activation}-none-s{seed}", init, activation, seed
@@ -88,7 +88,7 @@ def test_steps_to_threshold_is_first_crossing():
                 assert math.isnan(row[f"step_{t:g}"])
     # the critical networks get there sooner in this synthetic table
     crit = table[(table["init"] == "critical") & (table["layer"] == "act1")]["step_0.5"]
-    rand = table[(table["init"] == "random") & (table["layer"] == "act1")]["step_0.5"]
+    rand = table[(table["init"] == "pytorch-default") & (table["layer"] == "act1")]["step_0.5"]
     assert crit.max() < rand.min()
 
 
@@ -122,13 +122,13 @@ def test_similarity_plot_has_one_panel_per_activation_and_layer():
     assert len(colours) == 3
 
 
-def test_write_figures_and_report(tmp_path):
-    results = _results(pairs="all", metrics=("svcca", "cka"))
+def test_write_figures_and_report_for_matching_pairs(tmp_path):
+    results = _results(pairs="matching", metrics=("svcca", "cka"))
     files = report.write_figures(results, _curves(), tmp_path / "figures")
     names = sorted(p.name for p in files.figures)
     assert names == sorted(["similarity_svcca.png", "heatmap_svcca.png", "final_svcca.png",
-                            "pairs_svcca.png", "similarity_cka.png", "heatmap_cka.png",
-                            "final_cka.png", "pairs_cka.png", "training.png"])
+                            "similarity_cka.png", "heatmap_cka.png", "final_cka.png",
+                            "training.png"])
     for path in files.figures:
         image = imread(path)
         assert image.shape[0] > 300
@@ -150,6 +150,34 @@ def test_write_figures_and_report(tmp_path):
     # one table row per configuration x layer for each metric
     table_rows = [line for line in text.splitlines() if line.startswith("| critical")]
     assert len(table_rows) == 2 * 2 * len(LAYERS) + 2
+
+
+def test_write_figures_and_report_for_all_pairs(tmp_path):
+    results = _results(pairs="all", metrics=("svcca", "cka"))
+    files = report.write_figures(results, _curves(), tmp_path / "figures",
+                                 informative=["act1", "act2"])
+    names = sorted(p.name for p in files.figures)
+    assert names == sorted(["headline.png", "best_svcca.png", "layers_svcca.png",
+                            "best_cka.png", "layers_cka.png", "training.png"])
+    for path in files.figures:
+        image = imread(path)
+        assert image.std() > 0.01  # not blank
+    layers = pd.DataFrame({"layer": list(LAYERS), "n_features": [8, 8, 8, 2],
+                           "rank": [8, 6, 2, 1], "informative": [True, True, False, False]})
+    md = report.write_report(results, _curves(), tmp_path / "report.md", figures=files.figures,
+                             reference_layers=layers, trivial_loss=0.7, keep=0.99, steps=64)
+    text = md.read_text()
+    assert "![Closeness to the optimum during training](figures/headline.png)" in text
+    assert "## Conclusions" in text
+    assert "critical against pytorch-default" in text
+    assert "| act3 | 8 | 2 | read-out only |" in text
+    assert "(2 of 4; layers of rank ≤ 2 on the probe carry only a read-out" in text
+    # the best match of optimum layer act1 is student act1 (the others are 0.05 lower)
+    assert "| critical | relu | none | act1 | act1 |" in text
+    assert "| critical | relu | none | act3 |" not in text  # read-out layers left out
+    for line in text.splitlines():
+        if line.startswith("!["):
+            assert (tmp_path / line[line.index("(") + 1:-1]).is_file()
 
 
 def test_similarity_plot_wraps_deep_networks():

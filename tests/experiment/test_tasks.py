@@ -162,6 +162,7 @@ def test_teacher_network_is_deterministic_and_shiftable():
 
 
 def config(**task):
+    task = {"name": "parity", "n_train": 0, "n_val": 0, **task}
     return ExperimentConfig(depth=4, width=16).updated({f"task.{k}": v for k, v in task.items()})
 
 
@@ -185,8 +186,9 @@ def test_parity_task_is_deterministic_with_disjoint_splits():
 
 
 def test_parity_task_without_validation_and_large_n():
-    c = ExperimentConfig().updated({"width": 32, "depth": 5, "task.n_bits": 24,
-                                    "task.n_train": 50, "task.n_probe": 10})
+    c = ExperimentConfig().updated({"width": 32, "depth": 5, "task.name": "parity",
+                                    "task.n_bits": 24, "task.n_train": 50, "task.n_val": 0,
+                                    "task.n_probe": 10})
     t = make_task(c)
     assert t.x_val is None
     assert t.y_val is None
@@ -254,3 +256,17 @@ def test_custom_task_errors(kwargs, exc, match):
     args = {"x_train": np.zeros((20, 3)), "y_train": np.zeros(20), "probe": np.zeros((5, 3))} | kwargs
     with pytest.raises(exc, match=match):
         custom_task(args.pop("x_train"), args.pop("y_train"), **args)
+
+
+def test_no_student_seed_draws_the_teachers_weights():
+    # a critical student with noise seeded like the teacher would be the teacher up to a
+    # scale; the teacher has its own seed stream
+    import svccakit as sk
+
+    teacher = teacher_network(8, 16, 3, 2, seed=0)
+    w = teacher.fc2.weight.detach().flatten()
+    for seed in range(4):
+        student = sk.mlp(8, 16, 3, 2, activation="relu", noise="dropout:0.8")
+        sk.critical_(student, generator=seed)
+        v = student.fc2.weight.detach().flatten()
+        assert abs(float(torch.nn.functional.cosine_similarity(v, w, dim=0))) < 0.5

@@ -54,7 +54,7 @@ def _write_reference(path, probe=None):
     return model
 
 
-def _write_run(path, reference, seed, init="random", name=None):
+def _write_run(path, reference, seed, init="pytorch-default", name=None):
     model = _net(seed)
     start = copy.deepcopy(model.state_dict())
     target = reference.state_dict()
@@ -74,7 +74,7 @@ def files(tmp_path_factory):
     reference = root / "reference.h5"
     ref_model = _write_reference(reference)
     runs = [_write_run(root / f"run{s}.h5", ref_model, s, init)
-            for s, init in [(0, "critical"), (1, "random")]]
+            for s, init in [(0, "critical"), (1, "pytorch-default")]]
     return reference, runs
 
 
@@ -83,9 +83,9 @@ def test_table_layout_and_metadata(files):
     df = tl.timeline(runs, reference, n_jobs=1, progress=False, baseline_n=3)
     assert list(df.columns) == list(tl.COLUMNS)
     assert len(df) == len(runs) * len(STEPS) * len(LAYERS)
-    assert list(df["run"].unique()) == ["critical-relu-none-s0", "random-relu-none-s1"]
+    assert list(df["run"].unique()) == ["critical-relu-none-s0", "pytorch-default-relu-none-s1"]
     assert set(df["reference"]) == {"reference"}
-    assert set(df["init"]) == {"critical", "random"}
+    assert set(df["init"]) == {"critical", "pytorch-default"}
     assert set(df["activation"]) == {"relu"}
     assert set(df["noise"]) == {"none"}
     assert list(df["seed"].unique()) == [0, 1]
@@ -250,3 +250,26 @@ def test_unreachable_scheduler_is_a_clear_error(files, monkeypatch):
     with pytest.raises(ValueError, match="could not connect to a Dask scheduler at "
                                          "'tcp://127.0.0.1:9'"):
         tl.timeline(runs, reference, scheduler="tcp://127.0.0.1:9", progress=False)
+
+
+def test_a_dead_layer_gives_nan_rows_not_an_error(tmp_path):
+    # a diverged or dead run must not take the whole table down with it
+    reference = tmp_path / "reference.h5"
+    _write_reference(reference)
+    model = _net(3)
+    with torch.no_grad():
+        model.fc2.weight.zero_()
+        model.fc2.bias.fill_(-1.0)  # act2 = relu(-1) = 0 for every input: a dead layer
+    with Recorder(model, _probe(), tmp_path / "dead.h5", layers=["act1", "act2"],
+                  steps=[0, 5]) as rec:
+        rec.record(0)
+        rec.record(5)
+    df = tl.timeline([tmp_path / "dead.h5"], reference, metrics=("svcca", "cka"),
+                     pairs="all", baseline_n=2, n_jobs=1, progress=False)
+    dead = df[df["layer"] == "act2"]
+    assert len(dead) == 2 * 4 * 2  # steps x reference layers x metrics
+    assert dead["value"].isna().all()
+    assert dead["baseline"].isna().all()
+    alive = df[df["layer"] == "act1"]
+    assert alive["value"].notna().all()
+    assert alive["baseline"].notna().all()

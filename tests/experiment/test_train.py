@@ -31,8 +31,9 @@ LAYERS = ["act1", "act2", "act3", "out"]
 
 def tiny(**changes) -> ExperimentConfig:
     base = {"depth": 3, "width": 8, "steps": 20, "seeds": [0], "n_jobs": 1,
-            "task.n_bits": 4, "task.n_probe": 16, "schedule.n": 5,
-            "optimiser.batch_size": 8}
+            "inits": ["critical", "pytorch-default"], "activations": ["relu", "shifted-relu:0.5"],
+            "noises": ["none"], "task.name": "parity", "task.n_bits": 4, "task.n_probe": 16,
+            "task.n_train": 0, "task.n_val": 0, "schedule.n": 5, "optimiser.batch_size": 8}
     return ExperimentConfig().updated(base | changes)
 
 
@@ -73,7 +74,7 @@ def test_training_changes_the_network_and_lowers_the_loss(tmp_path):
 
 def test_same_seed_same_run_other_seed_other_run(tmp_path):
     config = tiny(noises=["dropout:0.8"], **{"schedule.kind": "every", "schedule.every": 7})
-    runs = [snapshot(train_run(config, init="random", activation="relu", noise="dropout:0.8",
+    runs = [snapshot(train_run(config, init="pytorch-default", activation="relu", noise="dropout:0.8",
                                seed=s, path=tmp_path / f"{i}.h5"))
             for i, s in enumerate((1, 1, 2))]
     assert list(runs[0][0]) == [0, 7, 14, 20]
@@ -90,12 +91,13 @@ def test_build_model_inits(tmp_path):
     config = tiny()
     task = make_task(config)
     crit = build_model(config, task, init="critical", activation="relu", generator=0)
-    rand = build_model(config, task, init="random", activation="relu", generator=0)
+    rand = build_model(config, task, init="pytorch-default", activation="relu", generator=0)
     # critical ReLU: sigma_w^2 = 2 (Var W = 2 / fan_in); PyTorch default: 1/3
     assert crit.fc2.weight.var().item() == pytest.approx(2 / 8, rel=0.5)
     assert rand.fc2.weight.var().item() == pytest.approx(1 / 24, rel=0.5)
     assert list(dict(crit.named_children())) == ["fc1", "act1", "fc2", "act2", "fc3", "act3", "out"]
-    with pytest.raises(ValueError, match=r"init: expected one of 'critical', 'random', got 'zero'"):
+    with pytest.raises(ValueError, match=r"init: expected one of 'critical', 'pytorch-default', "
+                                         r"'xavier', 'lecun', 'he', got 'zero'"):
         build_model(config, task, init="zero", activation="relu")
 
 
@@ -189,8 +191,8 @@ def test_train_run_errors(tmp_path):
     with pytest.raises(TypeError, match=r"model: expected an nn.Module, a factory or None, got int"):
         train_run(config, init="critical", activation="relu", model=3, path=tmp_path / "a.h5")
     with pytest.raises(FloatingPointError, match=r"training diverged at step \d+ .* lower optimiser.lr"):
-        train_run(tiny(**{"optimiser.lr": 1e30}), init="critical", activation="relu",
-                  path=tmp_path / "a.h5")
+        train_run(tiny(**{"optimiser.lr": 1e30, "optimiser.on_divergence": "raise"}),
+                  init="critical", activation="relu", path=tmp_path / "a.h5")
     with pytest.raises(ValueError, match=r"task.name: 'digits' has no hand-coded optimal network"):
         optimal_network(tiny(**{"task.name": "digits"}))
     with pytest.raises(TypeError, match=r"model: expected an nn.Module or None, got str"):
@@ -203,7 +205,7 @@ def test_grid_names_and_paths(tmp_path):
     assert len(names) == 2 * 2 * 2 * 2
     assert len(set(names)) == 16
     assert names[0] == "critical-relu-none-s0"
-    assert run_name("random", "shifted-relu:0.5", "dropout:0.9", 1) == "random-shifted-relu0.5-dropout0.9-s1"
+    assert run_name("pytorch-default", "shifted-relu:0.5", "dropout:0.9", 1) == "pytorch-default-shifted-relu0.5-dropout0.9-s1"
     assert grid_reference_path(tmp_path) == tmp_path / "runs" / "reference.h5"
 
 
@@ -214,13 +216,13 @@ def test_run_grid_parallel_and_overwrite(tmp_path):
     assert result.reference == tmp_path / "runs" / "reference.h5"
     assert [p.name for p in result.runs] == [
         "critical-relu-none-s0.h5", "critical-relu-none-s1.h5",
-        "random-relu-none-s0.h5", "random-relu-none-s1.h5"]
+        "pytorch-default-relu-none-s0.h5", "pytorch-default-relu-none-s1.h5"]
     for p in (result.reference, *result.runs):
         with open_run(p) as run:
             assert run.layer_names == LAYERS
     serial = tmp_path / "serial"
-    run_grid(config.updated({"inits": ["random"], "seeds": [1]}), serial, n_jobs=1, progress=False)
-    a, b = snapshot(result.runs[3]), snapshot(serial / "runs" / "random-relu-none-s1.h5")
+    run_grid(config.updated({"inits": ["pytorch-default"], "seeds": [1]}), serial, n_jobs=1, progress=False)
+    a, b = snapshot(result.runs[3]), snapshot(serial / "runs" / "pytorch-default-relu-none-s1.h5")
     np.testing.assert_array_equal(a[2]["act3"], b[2]["act3"])  # processes == in-process
 
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").iterdir()}
@@ -258,19 +260,21 @@ def load_hook():
 
 def test_hooks_train_script(tmp_path, capsys):
     hook = load_hook()
-    common = ["--depth", "3", "--width", "8", "--steps", "5", "--set", "task.n_bits=4",
-              "--set", "task.n_probe=16", "--set", "schedule.n=3", "--quiet"]
+    common = ["--depth", "3", "--width", "8", "--steps", "5", "--task", "parity",
+              "--noise", "none", "--set", "task.n_bits=4", "--set", "task.n_probe=16",
+              "--set", "schedule.n=3", "--quiet"]
     out = tmp_path / "o"
-    assert hook.main(["--init", "random", "--activation", "shifted-relu:0.5", "--seed", "4",
+    assert hook.main(["--init", "pytorch-default", "--activation", "shifted-relu:0.5", "--seed", "4",
                       "--reference", "--out", str(out), *common]) == 0
-    assert (out / "runs" / "random-shifted-relu0.5-none-s4.h5").is_file()
+    assert (out / "runs" / "pytorch-default-shifted-relu0.5-none-s4.h5").is_file()
     assert (out / "runs" / "reference.h5").is_file()
-    with open_run(out / "runs" / "random-shifted-relu0.5-none-s4.h5") as run:
+    with open_run(out / "runs" / "pytorch-default-shifted-relu0.5-none-s4.h5") as run:
         assert run.config["experiment"]["task"]["n_bits"] == 4
+        assert run.config["experiment"]["task"]["n_train"] == 0  # --task parity: all inputs
         assert list(run.steps) == log_schedule(5, 3)
     assert hook.main(["--grid", "--seed", "0", "--activation", "relu", "--n-jobs", "1",
                       "--out", str(tmp_path / "g"), *common]) == 0
-    assert len(list((tmp_path / "g" / "runs").glob("*.h5"))) == 3
+    assert len(list((tmp_path / "g" / "runs").glob("*.h5"))) == 3  # critical, he, reference
     capsys.readouterr()
     assert hook.main(["--seed", "0", "1", "--out", str(out), *common]) == 1
     assert "--seed: a single run takes one value, got [0, 1]" in capsys.readouterr().err
@@ -278,3 +282,38 @@ def test_hooks_train_script(tmp_path, capsys):
     assert "--set: expected KEY=VALUE, got 'depth'" in capsys.readouterr().err
     assert hook.main(["--set", "task.n_bitz=3", *common]) == 1
     assert "unknown config key 'task.n_bitz'" in capsys.readouterr().err
+
+
+def test_a_diverging_run_stops_and_keeps_its_finite_snapshots(tmp_path):
+    config = tiny(**{"optimiser.lr": 1e30, "steps": 50})
+    assert config.optimiser.on_divergence == "stop"
+    path = train_run(config, init="critical", activation="relu", path=tmp_path / "d.h5")
+    with open_run(path) as run:
+        steps = np.asarray(run.steps)
+        assert steps[0] == 0
+        assert steps[-1] < 50
+        for layer in run.layer_names:
+            for t in range(len(steps)):
+                assert np.isfinite(np.asarray(run.activations(layer, t))).all()
+
+
+@pytest.mark.parametrize("task", ["teacher", "parity"])
+def test_the_recorded_optimum_is_exact_on_the_probe(tmp_path, task):
+    # the reference run file holds the optimum's layers on the probe: its output must be
+    # the task's own targets (teacher) or give every probe label (parity)
+    from svccakit.experiment.registry import get_task
+
+    config = ExperimentConfig().updated({"depth": 4, "width": 16, **get_task(task).config_changes(),
+                                         "task.n_bits": 6, "task.in_features": 5,
+                                         "task.n_train": 0 if task == "parity" else 64,
+                                         "task.n_val": 0, "task.n_probe": 64})
+    probe_task = make_task(config)
+    path = record_reference(config, tmp_path / "ref.h5")
+    with open_run(path) as run:
+        out = np.asarray(run.activations("out", 0), dtype=np.float64)
+        np.testing.assert_array_equal(run.probe, probe_task.probe.numpy())
+    if task == "teacher":
+        np.testing.assert_allclose(out, probe_task.probe_y.numpy(), rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(out.argmax(axis=1), probe_task.probe_y.numpy())
+        assert (np.abs(out[:, 1] - out[:, 0]) > 5).all()  # decided by a wide margin

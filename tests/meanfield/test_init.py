@@ -108,7 +108,7 @@ def test_nested_containers_are_walked():
     assert init.infer_activation_noise(model) == (mf.Activation("tanh"), mf.Noise.none())
 
 
-@pytest.mark.parametrize("scheme", ["default", "xavier", "he"])
+@pytest.mark.parametrize("scheme", ["pytorch-default", "xavier", "lecun", "he"])
 def test_random_schemes_match_their_documented_sigma(scheme):
     model = nets.mlp(300, 600, 2, 10)
     result = init.random_(model, scheme, generator=0)
@@ -124,12 +124,15 @@ def test_random_schemes_match_their_documented_sigma(scheme):
 
 
 def test_scheme_values():
-    assert init.scheme_sigma_w("default", 10, 10) ** 2 == pytest.approx(1 / 3)
+    assert init.scheme_sigma_w("pytorch-default", 10, 10) ** 2 == pytest.approx(1 / 3)
+    assert init.scheme_sigma_w("default", 10, 10) ** 2 == pytest.approx(1 / 3)  # alias
     assert init.scheme_sigma_w("xavier", 100, 300) ** 2 == pytest.approx(0.5)
+    assert init.scheme_sigma_w("lecun", 100, 300) ** 2 == pytest.approx(1.0)
     assert init.scheme_sigma_w("he", 7, 9) ** 2 == pytest.approx(2.0)
-    assert init.scheme_sigma_b("default", 12) == pytest.approx(1 / 6)
-    with pytest.raises(ValueError, match="scheme: expected one of default, xavier, he, got 'lecun'"):
-        init.random_(nets.mlp(3, 4, 1, 1), "lecun")
+    assert init.scheme_sigma_b("pytorch-default", 12) == pytest.approx(1 / 6)
+    with pytest.raises(ValueError, match="scheme: expected one of pytorch-default, xavier, "
+                                         "lecun, he, got 'glorot'"):
+        init.random_(nets.mlp(3, 4, 1, 1), "glorot")
 
 
 def test_random_phase_places_schemes():

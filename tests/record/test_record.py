@@ -274,8 +274,27 @@ def test_tuple_outputs_and_selector(tmp_path):
         np.testing.assert_allclose(run.activations("1", 0), (h * 3).numpy())
 
 
-def test_non_tensor_outputs_skipped_or_error(tmp_path):
+class NoneOut(nn.Module):
+    def forward(self, x):
+        self.kept = x
+        return {"a": None, "b": (None, "text")}
+
+
+
+def test_dict_outputs_record_their_first_tensor(tmp_path):
     model = nn.Sequential(nn.Linear(5, 3), DictOut(), Unpack())
+    with svccakit.Recorder(model, probe(), tmp_path / "a.h5") as rec:
+        rec.record(0)
+        assert rec.layer_names == ["0", "1", "2"]
+    with svccakit.open_run(tmp_path / "a.h5") as run:
+        np.testing.assert_array_equal(run.activations("1", 0), run.activations("0", 0))
+        assert run.layer_info("1").output == "first tensor"
+
+
+def test_non_tensor_outputs_skipped_or_error(tmp_path):
+    inner = NoneOut()
+    model = nn.Sequential(nn.Linear(5, 3), inner, nn.Identity())
+    model[2].forward = lambda _x: inner.kept
     with svccakit.Recorder(model, probe(), tmp_path / "a.h5") as rec:
         rec.record(0)
         assert rec.layer_names == ["0", "2"]
@@ -510,7 +529,7 @@ def test_constructor_validation(tmp_path):
     with pytest.raises(TypeError, match="model: expected a torch.nn.Module, got str"):
         svccakit.Recorder("m", x, p)
     with pytest.raises(
-        TypeError, match="probe: expected inputs as a torch.Tensor or numpy array, got list"
+        TypeError, match="probe: expected inputs as a torch.Tensor or numpy array, .*got list"
     ):
         svccakit.Recorder(m, [[1.0]], p)
     with pytest.raises(ValueError, match="probe: expected inputs or a tuple .* length 3"):

@@ -79,12 +79,9 @@ def _hsic_unbiased(k: np.ndarray, l_: np.ndarray) -> float:
 
 
 def linear_cka_value(x: np.ndarray, y: np.ndarray, debiased: bool = False) -> float:
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if debiased:
-        x, y = centre(x), centre(y)
-        hsic = _hsic_unbiased
-    else:
-        hsic = _hsic_biased
+    # centred first (two passes): the centring matrix on uncentred kernels would cancel
+    # catastrophically for neurons with a large offset
+    x, y = centre(x), centre(y)
+    hsic = _hsic_unbiased if debiased else _hsic_biased
     k, l_ = x @ x.T, y @ y.T
     return hsic(k, l_) / np.sqrt(hsic(k, k) * hsic(l_, l_))

@@ -284,18 +284,19 @@ def test_frozen_reference_values():
 # decompositions are reusable and give identical numbers
 
 
-def test_decomposition_reuse_gives_identical_numbers():
+def test_decomposition_reuse_gives_the_same_numbers():
     x, y = related(12, n=200, dx=10, dy=7)
     for keep in (0.99, 1.0, 4):
         dx, dy = sk.decompose(x, keep), sk.decompose(y, keep)
         direct = sk.svcca(x, y, keep=keep)
         for a, b in [(dx, y), (x, dy), (dx, dy)]:
             res = sk.svcca(a, b, keep=keep)
-            assert res.similarity == direct.similarity
-            np.testing.assert_array_equal(res.rho, direct.rho)
+            assert res.similarity == pytest.approx(direct.similarity, abs=1e-13)
+            np.testing.assert_allclose(res.rho, direct.rho, atol=1e-13)
             assert res.dims == direct.dims
-        assert sk.svcca(dx, dy).similarity == direct.similarity  # keep=None: their own
-        assert sk.svcca(dx, y).similarity == direct.similarity  # the array takes dx's keep
+        # keep=None: their own keep; an array takes the decomposition's keep
+        assert sk.svcca(dx, dy).similarity == pytest.approx(direct.similarity, abs=1e-13)
+        assert sk.svcca(dx, y).similarity == pytest.approx(direct.similarity, abs=1e-13)
         assert sk.svcca(x, dy).dims == direct.dims
     for metric in ("svcca", "pwcca", "cka"):
         a = sk.baseline(x, y, metric=metric, n=4, seed=3)
@@ -306,7 +307,7 @@ def test_decomposition_reuse_gives_identical_numbers():
         else:  # decomposition with keep=1.0 = full rank: the same numbers up to rounding
             np.testing.assert_allclose(a.values, b.values, atol=1e-10)
     dec = sk.decompose(x, keep=1.0)
-    assert sk.linear_cka(dec, y) == sk.linear_cka(x, y)
+    assert sk.linear_cka(dec, y) == pytest.approx(sk.linear_cka(x, y), abs=1e-13)
     np.testing.assert_allclose(sk.cca(dec, y).rho, sk.cca(x, y).rho, atol=1e-10)
     assert sk.pwcca(dec, y) == pytest.approx(sk.pwcca(x, y), abs=1e-10)
 
@@ -332,11 +333,50 @@ def test_torch_tensors_give_the_same_numbers():
     tx = torch.tensor(x, dtype=torch.float32, requires_grad=True)
     ty = torch.tensor(y, dtype=torch.float64)
     x32 = tx.detach().numpy().astype(np.float64)
-    assert sk.svcca(tx, ty).similarity == sk.svcca(x32, y).similarity
-    np.testing.assert_array_equal(sk.cca(tx, ty).rho, sk.cca(x32, y).rho)
-    assert sk.pwcca(tx, ty) == sk.pwcca(x32, y)
-    assert sk.linear_cka(tx, ty) == sk.linear_cka(x32, y)
+    assert sk.svcca(tx, ty).similarity == pytest.approx(sk.svcca(x32, y).similarity, abs=1e-13)
+    np.testing.assert_allclose(sk.cca(tx, ty).rho, sk.cca(x32, y).rho, atol=1e-13)
+    assert sk.pwcca(tx, ty) == pytest.approx(sk.pwcca(x32, y), abs=1e-13)
+    assert sk.linear_cka(tx, ty) == pytest.approx(sk.linear_cka(x32, y), abs=1e-13)
     assert sk.decompose(tx).dims == sk.decompose(x32).dims
+
+
+@pytest.fixture
+def on_device(monkeypatch):
+    """CPU tensors take the path of tensors on a GPU (float64 products on the device)."""
+    from svccakit.similarity import _source
+
+    monkeypatch.setattr(_source, "_on_device", lambda t: True)
+
+
+def test_device_tensors_computed_on_their_device_agree_with_numpy(on_device):
+    from svccakit.similarity._source import as_source
+
+    x, y = related(21, n=300, dx=9, dy=7)
+    for dtype in (torch.float64, torch.float32, torch.float16):
+        tx, ty = torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)
+        assert as_source(tx, "X").kind == "device"
+        ax, ay = tx.double().numpy(), ty.double().numpy()
+        assert sk.svcca(tx, ty).similarity == pytest.approx(sk.svcca(ax, ay).similarity,
+                                                            abs=1e-10)
+        assert sk.svcca(tx, ay, keep=1.0).dims == sk.svcca(ax, ay, keep=1.0).dims
+        np.testing.assert_allclose(sk.cca(tx, ty).rho, sk.cca(ax, ay).rho, atol=1e-10)
+        np.testing.assert_allclose(sk.cca(tx, ty, method="accurate").rho,
+                                   sk.cca(ax, ay).rho, atol=1e-10)
+        assert sk.pwcca(tx, ty) == pytest.approx(sk.pwcca(ax, ay), abs=1e-10)
+        for debiased in (False, True):
+            assert sk.linear_cka(tx, ty, debiased=debiased) == pytest.approx(
+                sk.linear_cka(ax, ay, debiased=debiased), abs=1e-10)
+        dec = sk.decompose(tx)
+        assert sk.svcca(dec, ty).similarity == pytest.approx(sk.svcca(ax, ay).similarity,
+                                                             abs=1e-10)
+        np.testing.assert_allclose(dec.centred, ax - ax.mean(0), atol=1e-12)
+    bad = torch.tensor(y)
+    bad[4, 2] = float("inf")
+    with pytest.raises(ValueError, match=r"Y must contain only finite values, got 0 NaN and 1 Inf"):
+        sk.svcca(torch.tensor(x), bad)
+    big = torch.tensor(x) * 1e300  # rescaled on the device too
+    assert sk.svcca(big, torch.tensor(y)).similarity == pytest.approx(
+        sk.svcca(x, y).similarity, abs=1e-12)
 
 
 def test_inputs_are_not_modified():
@@ -564,8 +604,9 @@ def test_public_names_exported():
         assert name in sk.__all__
 
 
-def test_centre_zeroes_exactly_constant_columns_only():
-    from svccakit.similarity import _linalg
+def test_one_pass_finds_exactly_constant_columns_only():
+    from svccakit.similarity._moments import centred_copy, moments
+    from svccakit.similarity._source import as_source
 
     n = 1000
     rng = np.random.default_rng(3)
@@ -573,17 +614,25 @@ def test_centre_zeroes_exactly_constant_columns_only():
     a[:, 0] = 1e8 / 3  # constant, mean not exact: a rounding residue unless zeroed
     a[:, 1] = 0.0
     a[:, 2] = 0.0
-    a[7, 2] = 1.0  # zero on the sieve's rows (7 is not among them), not constant
+    a[7, 2] = 1.0  # differs on one row only
     a[:, 3] = 0.0
     a[-1, 3] = -2.0  # differs on the last row only
-    c, mean, scale = _linalg.centre(a)
-    assert scale == 1.0
-    assert np.all(c[:, :2] == 0.0)
-    for j in range(2, 6):
-        np.testing.assert_allclose(c[:, j], a[:, j] - a[:, j].mean(), atol=1e-15)
-        assert np.ptp(c[:, j]) > 0
-    one_row = _linalg.centre(a[:1])[0]
-    assert np.all(one_row == 0.0)
+    for data in (a, a.astype(np.float32)):
+        src = as_source(data, "X")
+        mom = moments([src])
+        assert mom.exps == (0,)
+        np.testing.assert_array_equal(mom.live, [False, False, True, True, True, True])
+        assert np.all(mom.gram[:2] == 0.0)
+        assert np.all(mom.gram[:, :2] == 0.0)
+        c = centred_copy(src, mom.mean, 0, mom.live)
+        assert np.all(c[:, :2] == 0.0)
+        ref64 = data.astype(np.float64)
+        for j in range(2, 6):
+            np.testing.assert_allclose(c[:, j], ref64[:, j] - ref64[:, j].mean(), atol=1e-15)
+        np.testing.assert_allclose(mom.gram[2:, 2:], c[:, 2:].T @ c[:, 2:], rtol=1e-12,
+                                   atol=1e-12)
+    one_row = moments([as_source(a[:1], "X")])
+    assert not one_row.live.any()
 
 
 def test_svcca_many_equals_svcca_pair_by_pair():

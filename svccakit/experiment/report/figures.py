@@ -30,13 +30,16 @@ from svccakit.experiment.report._results import (
     _of_metric,
     _ordered,
 )
-from svccakit.experiment.report.tables import final_similarity
+from svccakit.experiment.report.tables import best_matches, final_similarity
 
 __all__ = [
     "DPI",
     "ReportFiles",
+    "plot_best_matches",
     "plot_final",
+    "plot_headline",
     "plot_heatmaps",
+    "plot_layer_pairs",
     "plot_pairs",
     "plot_similarity",
     "plot_training",
@@ -45,9 +48,10 @@ __all__ = [
 
 DPI = 150
 
-_INIT_COLOURS = {"critical": "#1f77b4", "random": "#d62728", "optimal": "#2ca02c",
+_INIT_COLOURS = {"critical": "#1f77b4", "he": "#d62728", "pytorch-default": "#7f7f7f",
+                 "xavier": "#ff7f0e", "lecun": "#8c564b", "optimal": "#2ca02c",
                  "trained": "#9467bd"}
-_EXTRA_COLOURS = ("#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+_EXTRA_COLOURS = ("#e377c2", "#17becf", "#bcbd22", "#9edae5", "#c49c94", "#dbdb8d")
 _LINESTYLES = ("-", "--", ":", "-.")
 
 
@@ -133,7 +137,8 @@ def plot_similarity(results, *, metric: str = "svcca", max_columns: int = 7):
             below = axes[row + 1][c] if row + 1 < nrows else None
             if axes[row][c].axison and (below is None or not below.axison):
                 axes[row][c].xaxis.set_tick_params(labelbottom=True)
-    fig.supxlabel("training step")
+    for ax in np.ravel(axes)[-axes.shape[1]:]:
+        ax.set_xlabel("training step")
     _figure_legend(fig, axes, title=f"{_metric_name(metric)} similarity to the optimal "
                    "solution during training (mean over seeds, band: min–max)")
     return fig
@@ -358,22 +363,242 @@ def plot_pairs(results, *, metric: str = "svcca"):
     return fig
 
 
-def write_figures(results, curves, directory: str | os.PathLike) -> ReportFiles:
+def _informative_order(data, informative):
+    refs = [n for n in _ordered(data["ref_layer"])]
+    if informative is not None:
+        keep = [n for n in refs if n in set(informative)]
+        refs = keep or refs
+    return refs
+
+
+def plot_best_matches(results, *, metric: str = "svcca", informative=None, students=None,
+                      max_columns: int = 7):
+    """For each reference layer, its best-matching run layer's similarity during training.
+
+    At every recorded step, each reference (optimal-solution) layer is paired with the run
+    layer most similar to it (:func:`~svccakit.experiment.report.tables.best_matches`);
+    panels show that pair's chance-corrected similarity against the step (0: the shuffled
+    chance level, dotted), one panel per reference layer (columns) and (activation,
+    noise) setting (rows), one curve per initialisation (mean over seeds, band: mean ±
+    one standard deviation). Needs a ``pairs="all"`` timeline.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Output of :func:`svccakit.timeline` with ``pairs="all"``.
+    metric : str
+    informative : sequence of str, optional
+        The reference layers to show (e.g. those of rank > 2,
+        :func:`~svccakit.experiment.report.tables.reference_layers`); default all.
+    students : sequence of str, optional
+        The student layers that may match (default all).
+    max_columns : int
+        Panels per row before wrapping.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    check_int(max_columns, "max_columns", 1)
+    best = best_matches(results, metric=metric, layers=students)
+    best = best.assign(plotted=best["corrected"].where(best["corrected"].notna(), best["value"]))
+    refs = _informative_order(best, informative)
+    best = best[best["ref_layer"].isin(refs)]
+    rows = _unique(best, ["activation", "noise"])
+    inits = _unique_values(best["init"])
+    colours = _colours(inits)
+    ncols = min(len(refs), max_columns)
+    wraps = math.ceil(len(refs) / ncols)
+    nrows = len(rows) * wraps
+    fig = _figure(figsize=(1.0 + 2.3 * ncols, 1.0 + 2.1 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
+    log_x = _use_log(best["step"])
+    for r, (activation, noise) in enumerate(rows):
+        for i, ref in enumerate(refs):
+            ax = axes[r * wraps + i // ncols][i % ncols]
+            panel = best[(best["activation"] == activation) & (best["noise"] == noise)
+                         & (best["ref_layer"] == ref)]
+            for init in inits:
+                sub = panel[panel["init"] == init]
+                if len(sub) == 0:
+                    continue
+                stats = sub.groupby("step")["plotted"].agg(["mean", "std"]).fillna(0.0)
+                ax.plot(stats.index, stats["mean"], color=colours[init], lw=1.6, label=init)
+                ax.fill_between(stats.index, stats["mean"] - stats["std"],
+                                stats["mean"] + stats["std"], color=colours[init],
+                                alpha=0.22, lw=0)
+            ax.axhline(0.0, color="0.45", ls=":", lw=1.2, label="chance (shuffled)")
+            if log_x:
+                ax.set_xscale("symlog", linthresh=max(1, _min_positive(best["step"])))
+            ax.set_ylim(-0.12, 1.02)
+            ax.grid(alpha=0.3)
+            ax.set_title(f"optimum {ref}", fontsize=9)
+            if i % ncols == 0:
+                ax.set_ylabel(f"{_row_label(activation, noise)}\n{_metric_name(metric)} "
+                              "closeness", fontsize=9)
+        for i in range(len(refs), wraps * ncols):
+            axes[r * wraps + i // ncols][i % ncols].set_axis_off()
+    for ax in np.ravel(axes)[-axes.shape[1]:]:
+        ax.set_xlabel("training step")
+    _figure_legend(fig, axes, title=f"{_metric_name(metric)}: each optimum layer against its "
+                   "best-matching student layer, chance-corrected (mean over seeds, band: "
+                   "± 1 sd)")
+    return fig
+
+
+def plot_headline(results, *, informative=None, students=None, metrics=None):
+    """The main figure: how close the students' layers come to the optimum's, over training.
+
+    For each metric (rows) and (activation, noise) setting (columns): the closeness of
+    :func:`~svccakit.experiment.report.conclusions.closeness` (each informative reference
+    layer's best-matching student layer, chance-corrected, averaged over those layers;
+    0 is the shuffled chance level, dotted) against the step; one curve per
+    initialisation (mean over seeds, band: ± 1 sd over seeds).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Output of :func:`svccakit.timeline` with ``pairs="all"``.
+    informative : sequence of str, optional
+        The reference layers averaged (default all).
+    students : sequence of str, optional
+        The student layers that may match (default all).
+    metrics : sequence of str, optional
+        Default: every metric in ``results``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from svccakit.experiment.report.conclusions import closeness
+
+    _check_results(results)
+    metrics = list(metrics) if metrics is not None else _ordered(results["metric"])
+    close = closeness(results, informative=informative, layers=students)
+    close = close[close["metric"].isin(metrics)]
+    settings = _unique(close, ["activation", "noise"])
+    inits = _unique_values(close["init"])
+    colours = _colours(inits)
+    fig = _figure(figsize=(1.6 + 3.4 * max(len(settings), 2), 1.4 + 2.4 * len(metrics)))
+    axes = fig.subplots(len(metrics), len(settings), squeeze=False, sharex=True, sharey=True)
+    log_x = _use_log(close["step"])
+    for m, metric in enumerate(metrics):
+        for c, (activation, noise) in enumerate(settings):
+            ax = axes[m][c]
+            panel = close[(close["metric"] == metric) & (close["activation"] == activation)
+                          & (close["noise"] == noise)]
+            for init in inits:
+                sub = panel[panel["init"] == init]
+                if len(sub) == 0:
+                    continue
+                stats = sub.groupby("step")["closeness"].agg(["mean", "std"]).fillna(0.0)
+                ax.plot(stats.index, stats["mean"], color=colours[init], lw=1.8, label=init)
+                ax.fill_between(stats.index, stats["mean"] - stats["std"],
+                                stats["mean"] + stats["std"], color=colours[init],
+                                alpha=0.22, lw=0)
+                ends = sub[sub["step"] == sub.groupby("run")["step"].transform("max")]
+                stopped = ends[ends["step"] < close["step"].max()]
+                if len(stopped):  # runs that diverged end early: mark where
+                    ax.plot(stopped["step"], stopped["closeness"], ls="none", marker="x",
+                            color=colours[init], ms=7, mew=2, label=f"{init}: diverged")
+            ax.axhline(0.0, color="0.45", ls=":", lw=1.2, label="chance (shuffled)")
+            if log_x:
+                ax.set_xscale("symlog", linthresh=max(1, _min_positive(close["step"])))
+            ax.set_ylim(-0.12, 1.02)
+            ax.grid(alpha=0.3)
+            if m == 0:
+                ax.set_title(_row_label(activation, noise), fontsize=10)
+            if c == 0:
+                ax.set_ylabel(f"{_metric_name(metric)} closeness")
+    for ax in axes[-1]:
+        ax.set_xlabel("training step")
+    _figure_legend(fig, axes, title="Closeness to the optimum (best-matching student layer, "
+                   "chance-corrected,\nmean over informative layers; 0: chance, 1: the "
+                   "optimum's representation)")
+    return fig
+
+
+def plot_layer_pairs(results, *, metric: str = "svcca", steps: str = "first-middle-last"):
+    """Layer x layer similarity (student rows, optimum columns) at three steps.
+
+    As in Raghu et al. (2017): for each configuration (rows) the matrix of similarities
+    between every student layer and every optimum layer, mean over seeds, at the first,
+    a middle and the last recorded step (columns). Needs a ``pairs="all"`` timeline.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+    metric : str
+    steps : {"first-middle-last"}
+        Which steps are shown (the recorded step nearest the geometric middle of the
+        run is the middle one).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from svccakit._validate import check_choice
+
+    check_choice(steps, "steps", ("first-middle-last",))
+    data = _of_metric(results, metric)
+    configs = _unique(data, _CONFIG)
+    recorded = np.array(sorted(set(data["step"])))
+    positive = recorded[recorded > 0]
+    middle = (int(positive[np.argmin(np.abs(np.log(positive) - np.log(positive).mean()))])
+              if len(positive) else int(recorded[0]))
+    chosen = list(dict.fromkeys([int(recorded[0]), middle, int(recorded[-1])]))
+    layers = _layer_order(data)
+    refs = _ordered(data["ref_layer"])
+    fig = _figure(figsize=(1.4 + 2.6 * len(chosen), 0.8 + 2.5 * len(configs)))
+    axes = fig.subplots(len(configs), len(chosen), squeeze=False)
+    image = None
+    for r, config in enumerate(configs):
+        sub = data[(data["init"] == config[0]) & (data["activation"] == config[1])
+                   & (data["noise"] == config[2])]
+        for c, step in enumerate(chosen):
+            ax = axes[r][c]
+            at = sub[sub["step"] == step]
+            grid = (at.pivot_table(index="layer", columns="ref_layer", values="value")
+                    .reindex(index=layers, columns=refs))
+            image = ax.imshow(grid.to_numpy(), cmap="viridis", vmin=0, vmax=1, origin="upper",
+                              aspect="auto")
+            ax.set_xticks(range(len(refs)), refs, rotation=90, fontsize=6)
+            ax.set_yticks(range(len(layers)), layers, fontsize=6)
+            if r == 0:
+                ax.set_title(f"step {step}", fontsize=10)
+            if c == 0:
+                ax.set_ylabel(f"{_config_label(config)}\nstudent layer", fontsize=8)
+            if r == len(configs) - 1:
+                ax.set_xlabel("optimum layer", fontsize=8)
+    if image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6).set_label(_metric_name(metric))
+    fig.suptitle(f"{_metric_name(metric)} between every student layer and every optimum "
+                 "layer (mean over seeds)", fontsize=12)
+    return fig
+
+
+def write_figures(results, curves, directory: str | os.PathLike, *,
+                  informative=None, students=None) -> ReportFiles:
     """Save every figure of the report as PNG (dpi 150) in ``directory``.
 
-    Writes ``similarity_<metric>.png``, ``heatmap_<metric>.png`` and
-    ``final_<metric>.png`` for each metric in ``results``, ``pairs_<metric>.png``
-    when ``results`` holds non-matching layer pairs, and ``training.png`` when
-    ``curves`` is not empty.
+    With every layer pair (a ``pairs="all"`` timeline): ``headline.png``
+    (:func:`plot_headline`), and for each metric ``best_<metric>.png``
+    (:func:`plot_best_matches`) and ``layers_<metric>.png`` (:func:`plot_layer_pairs`).
+    With matching pairs only: ``similarity_<metric>.png``, ``heatmap_<metric>.png`` and
+    ``final_<metric>.png``. And ``training.png`` when ``curves`` is not empty.
 
     Parameters
     ----------
     results : pandas.DataFrame
         Output of :func:`svccakit.timeline`.
     curves : pandas.DataFrame or None
-        Output of :func:`svccakit.report.training_curves`.
+        Output of :func:`svccakit.experiment.report.training_curves`.
     directory : path-like
         Created if missing; existing files of the same names are replaced.
+    informative : sequence of str, optional
+        The reference layers the headline and best-match figures show.
+    students : sequence of str, optional
+        The student layers that may match them (default all).
 
     Returns
     -------
@@ -384,11 +609,17 @@ def write_figures(results, curves, directory: str | os.PathLike) -> ReportFiles:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     all_pairs = bool((results["layer"] != results["ref_layer"]).any())
+    if all_pairs:
+        written.append(_save(plot_headline(results, informative=informative, students=students),
+                             directory / "headline.png"))
     for metric in _ordered(results["metric"]):
-        plots = [("similarity", plot_similarity), ("heatmap", plot_heatmaps),
-                 ("final", plot_final)]
         if all_pairs:
-            plots.append(("pairs", plot_pairs))
+            plots = [("best", lambda r, metric: plot_best_matches(
+                        r, metric=metric, informative=informative, students=students)),
+                     ("layers", plot_layer_pairs)]
+        else:
+            plots = [("similarity", plot_similarity), ("heatmap", plot_heatmaps),
+                     ("final", plot_final)]
         for stem, plot in plots:
             written.append(_save(plot(results, metric=metric), directory / f"{stem}_{metric}.png"))
     if curves is not None and len(curves):
@@ -457,9 +688,9 @@ def _figure_legend(fig, axes, title: str) -> None:
                 handles[label] = handle
                 labels.append(label)
     fig.suptitle(title, fontsize=12)
-    if handles:
-        fig.legend([handles[label] for label in labels], labels, loc="outside right upper",
-                   fontsize=10, frameon=False)
+    if handles:  # below the panels, so it never runs into the title
+        fig.legend([handles[label] for label in labels], labels, loc="outside lower center",
+                   ncols=min(len(labels), 5), fontsize=10, frameon=False)
 
 
 def _save(fig, path: Path) -> Path:

@@ -28,6 +28,7 @@ from svccakit.experiment.report._results import (
     _CONFIG,
     _layer_order,
     _matching,
+    _of_metric,
 )
 
 CURVE_COLUMNS: tuple[str, ...] = (
@@ -35,7 +36,22 @@ CURVE_COLUMNS: tuple[str, ...] = (
 )
 """Columns of the training-curve table returned by :func:`training_curves`."""
 
-__all__ = ["CURVE_COLUMNS", "THRESHOLDS", "final_similarity", "final_training", "training_curves"]
+__all__ = [
+    "CURVE_COLUMNS",
+    "READOUT_RANK",
+    "THRESHOLDS",
+    "best_matches",
+    "chance_corrected",
+    "final_similarity",
+    "final_training",
+    "reference_layers",
+    "training_curves",
+]
+
+READOUT_RANK = 2
+"""A reference layer of at most this rank on the probe carries a read-out (a bit, a
+logit), not an intermediate representation; reports mark it and leave it out of the
+headline."""
 
 THRESHOLDS: tuple[float, ...] = (0.5, 0.9)
 """Similarity levels whose first crossing step the report gives."""
@@ -156,3 +172,90 @@ def final_training(curves):
              .agg(mean="mean", std=lambda v: v.std(ddof=0), n_seeds="count")
              .reset_index())
     return table
+
+
+def reference_layers(reference: str | os.PathLike, *, step_index: int = -1):
+    """Each layer of a reference run file, with its numerical rank on the probe.
+
+    The rank is that of the centred activations ``(n_probe, d)`` (singular values above
+    ``max(n, d) * eps * sigma_1``): how many directions the layer actually uses. A layer
+    of rank at most :data:`READOUT_RANK` is *read-out only*: comparing a student layer
+    with it asks whether one or two numbers are linearly readable, not whether the
+    student computes the optimum's intermediate representation.
+
+    Parameters
+    ----------
+    reference : path-like
+        A run file (the optimal solution's).
+    step_index : int
+        The snapshot to use (default: the last).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``layer``, ``n_features``, ``rank``, ``informative`` (rank >
+        :data:`READOUT_RANK`), in recorded order.
+    """
+    import pandas as pd
+
+    from svccakit.record.store import open_run
+
+    rows = []
+    with open_run(reference) as run:
+        for layer in run.layer_names:
+            a = np.asarray(run.activations(layer, step_index), dtype=np.float64)
+            a = a.reshape(a.shape[0], -1)
+            c = a - a.mean(axis=0)
+            s = np.linalg.svd(c, compute_uv=False)
+            rank = 0 if s.size == 0 or s[0] <= 0 else int(
+                np.count_nonzero(s > max(c.shape) * np.finfo(np.float64).eps * s[0]))
+            rows.append((str(layer), int(c.shape[1]), rank, rank > READOUT_RANK))
+    return pd.DataFrame(rows, columns=["layer", "n_features", "rank", "informative"])
+
+
+def chance_corrected(value, baseline):
+    """``(value - baseline) / (1 - baseline)``: 0 at the shuffled chance level, 1 for an
+    identical representation (negative below chance; NaN where the baseline is unknown or
+    1)."""
+    value, baseline = np.asarray(value, dtype=float), np.asarray(baseline, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (value - baseline) / (1.0 - baseline)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+def best_matches(results, *, metric: str = "svcca", layers=None):
+    """For each reference layer, the student layer most similar to it, at every step.
+
+    The best match is the student layer with the highest chance-corrected similarity
+    (:func:`chance_corrected`: raw values are not comparable across layers of different
+    widths, since the chance level of SVCCA grows with the directions compared), or with
+    the highest raw value where no baseline was computed.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Output of :func:`svccakit.timeline` with ``pairs="all"``.
+    metric : str
+    layers : sequence of str, optional
+        The student layers that may match (default: all recorded ones).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (run, step, ref_layer): the configuration columns, ``seed``,
+        ``step``, ``ref_layer``, the best ``layer``, its ``value``, the ``baseline`` of
+        that pair and ``corrected`` (chance-corrected value).
+    """
+    data = _of_metric(results, metric)
+    if layers is not None:
+        data = data[data["layer"].isin(list(layers))]
+        if len(data) == 0:
+            raise ValueError(f"layers: none of {list(layers)} is in results")
+    data = data.assign(corrected=chance_corrected(data["value"], data["baseline"]))
+    data = data[data["value"].notna()]  # dead layers (NaN rows) never match
+    score = data["corrected"].where(data["corrected"].notna(), data["value"])
+    keys = ["run", "step", "ref_layer"]
+    index = score.groupby([data[k] for k in keys], sort=False).idxmax()
+    best = data.loc[index, ["run", *_CONFIG, "seed", "step", "ref_layer", "layer", "value",
+                            "baseline", "corrected"]]
+    return best.reset_index(drop=True)
