@@ -770,11 +770,13 @@ def _open_swmr_reader(path: str) -> h5py.File:
 # free-space object in it has size 0 (found by flipping bytes in a run file:
 # `svccakit inspect` spun at 100% CPU for good). Before any text attribute is read, the
 # reader looks for collections ("GCOL") in the part of the file svccakit writes them in,
-# everything before the first snapshot's data (at least the first _HEAP_SCAN_BYTES),
-# and refuses the file if one of them would not parse to its end. A crafted file can
-# place a collection further on; that part is not scanned, as scanning costs about
-# 3 s per GiB.
+# everything before the first snapshot's data (at least the first MiB; the first
+# _HEAP_SCAN_BYTES when the first snapshot's place is not known), and refuses the file if one of them would not parse to its end. A crafted
+# file can place a collection further on; that part is not scanned, as scanning costs
+# about 3 s per GiB (measured on the shared 2-core machine) and a file is opened once
+# per layer by the timeline.
 _HEAP_SCAN_BYTES = 64 << 20
+_HEAP_MIN_SCAN_BYTES = 1 << 20
 _HEAP_SIGNATURE = b"GCOL\x01\x00\x00\x00"  # signature, version 1, reserved
 _HEAP_MIN_SIZE = 4096
 
@@ -784,9 +786,8 @@ def _check_heaps(file: h5py.File, path: str) -> None:
     import mmap
 
     size = os.path.getsize(path)
-    end = size
-    if size > _HEAP_SCAN_BYTES:
-        end = max(_HEAP_SCAN_BYTES, min(_first_snapshot_offset(file) or 0, size))
+    first = _first_snapshot_offset(file)
+    end = min(size, _HEAP_SCAN_BYTES if first is None else max(first, _HEAP_MIN_SCAN_BYTES))
     if end < len(_HEAP_SIGNATURE):
         return
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
