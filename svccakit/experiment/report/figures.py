@@ -419,19 +419,8 @@ def plot_best_matches(results, *, metric: str = "svcca", informative=None, stude
             panel = best[(best["activation"] == activation) & (best["noise"] == noise)
                          & (best["ref_layer"] == ref)]
             for init in inits:
-                sub = panel[panel["init"] == init]
-                if len(sub) == 0:
-                    continue
-                stats = sub.groupby("step")["plotted"].agg(["mean", "std"]).fillna(0.0)
-                ax.plot(stats.index, stats["mean"], color=colours[init], lw=1.6, label=init)
-                ax.fill_between(stats.index, stats["mean"] - stats["std"],
-                                stats["mean"] + stats["std"], color=colours[init],
-                                alpha=0.22, lw=0)
-            ax.axhline(0.0, color="0.45", ls=":", lw=1.2, label="chance (shuffled)")
-            if log_x:
-                ax.set_xscale("symlog", linthresh=max(1, _min_positive(best["step"])))
-            ax.set_ylim(-0.12, 1.02)
-            ax.grid(alpha=0.3)
+                _mean_band(ax, panel[panel["init"] == init], "plotted", colours[init], init)
+            _closeness_axes(ax, log_x, best["step"])
             ax.set_title(f"optimum {ref}", fontsize=9)
             if i % ncols == 0:
                 ax.set_ylabel(f"{_row_label(activation, noise)}\n{_metric_name(metric)} "
@@ -489,23 +478,14 @@ def plot_headline(results, *, informative=None, students=None, metrics=None):
                           & (close["noise"] == noise)]
             for init in inits:
                 sub = panel[panel["init"] == init]
-                if len(sub) == 0:
+                if not _mean_band(ax, sub, "closeness", colours[init], init, lw=1.8):
                     continue
-                stats = sub.groupby("step")["closeness"].agg(["mean", "std"]).fillna(0.0)
-                ax.plot(stats.index, stats["mean"], color=colours[init], lw=1.8, label=init)
-                ax.fill_between(stats.index, stats["mean"] - stats["std"],
-                                stats["mean"] + stats["std"], color=colours[init],
-                                alpha=0.22, lw=0)
                 ends = sub[sub["step"] == sub.groupby("run")["step"].transform("max")]
                 stopped = ends[ends["step"] < close["step"].max()]
                 if len(stopped):  # runs that diverged end early: mark where
                     ax.plot(stopped["step"], stopped["closeness"], ls="none", marker="x",
                             color=colours[init], ms=7, mew=2, label=f"{init}: diverged")
-            ax.axhline(0.0, color="0.45", ls=":", lw=1.2, label="chance (shuffled)")
-            if log_x:
-                ax.set_xscale("symlog", linthresh=max(1, _min_positive(close["step"])))
-            ax.set_ylim(-0.12, 1.02)
-            ax.grid(alpha=0.3)
+            _closeness_axes(ax, log_x, close["step"])
             if m == 0:
                 ax.set_title(_row_label(activation, noise), fontsize=10)
             if c == 0:
@@ -629,6 +609,26 @@ def write_figures(results, curves, directory: str | os.PathLike, *,
 
 # ---------------------------------------------------------------------------
 # private helpers
+
+
+def _mean_band(ax, runs, column: str, colour, label: str, lw: float = 1.6) -> bool:
+    """The mean over runs of ``column`` against step, with a ± 1 sd band; False if empty."""
+    if len(runs) == 0:
+        return False
+    stats = runs.groupby("step")[column].agg(["mean", "std"]).fillna(0.0)
+    ax.plot(stats.index, stats["mean"], color=colour, lw=lw, label=label)
+    ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"],
+                    color=colour, alpha=0.22, lw=0)
+    return True
+
+
+def _closeness_axes(ax, log_x: bool, steps) -> None:
+    """Chance level (0) dotted, the step axis, and the closeness range."""
+    ax.axhline(0.0, color="0.45", ls=":", lw=1.2, label="chance (shuffled)")
+    if log_x:
+        ax.set_xscale("symlog", linthresh=max(1, _min_positive(steps)))
+    ax.set_ylim(-0.12, 1.02)
+    ax.grid(alpha=0.3)
 
 
 def _unique_values(series) -> list:

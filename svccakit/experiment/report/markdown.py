@@ -183,33 +183,12 @@ def write_report(
                   "Mean ± std over seeds at each run's last recorded step (training set, eval "
                   "mode)" + (f"; the best constant prediction's loss is {trivial_loss:.4g}"
                              if trivial_loss else "") + ".", ""]
-        header = ["init", "activation", "noise", "seeds", "diverged",
-                  *[m.replace("_", " ") for m in wanted]]
-        rows = []
-        for config, group in train.groupby(_CONFIG, sort=True):
-            cells = []
-            for m in wanted:
-                hit = group[group["metric"] == m]
-                cells.append(f"{hit['mean'].iloc[0]:.4g} ± {hit['std'].iloc[0]:.2g}"
-                             if len(hit) else "—")
-            runs = summary[(summary["init"] == config[0]) & (summary["activation"] == config[1])
-                           & (summary["noise"] == config[2])]
-            diverged = f"{int(runs['diverged'].sum())}/{len(runs)}" if len(runs) else "—"
-            rows.append([*config, str(int(group["n_seeds"].max())), diverged, *cells])
-        lines += [_markdown_table(header, rows), ""]
+        lines += [_training_table(train, wanted, summary), ""]
 
     lines += ["## Chance levels, keep and probe size", ""]
     lines += _chance_notes(results, metrics, scored, students, keep)
 
-    others = [f for f in figures if f not in head]
-    if others:
-        lines += ["## Figures", ""]
-        for figure in others:
-            lines += [f"### {_figure_title(figure.stem)}", "", _image(figure, path.parent), ""]
-    if config_toml is not None:
-        lines += ["## Configuration", "", "The exact configuration of this experiment "
-                  "(`svccakit run --config` accepts it):", "", "```toml",
-                  config_toml.rstrip("\n"), "```", ""]
+    lines += _closing_sections([f for f in figures if f not in head], path, config_toml)
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
@@ -395,32 +374,51 @@ def _write_matching_report(
                   if m in set(train["metric"])]
         lines += ["## Final training loss and accuracy", "",
                   "Mean ± std over seeds at each run's last recorded step.", ""]
-        header = ["init", "activation", "noise", "seeds", *[m.replace("_", " ") for m in wanted]]
-        rows = []
-        for config, group in train.groupby(_CONFIG, sort=True):
-            cells = []
-            for m in wanted:
-                hit = group[group["metric"] == m]
-                cells.append(f"{hit['mean'].iloc[0]:.4g} ± {hit['std'].iloc[0]:.2g}"
-                             if len(hit) else "—")
-            rows.append([*config, str(int(group["n_seeds"].max())), *cells])
-        lines += [_markdown_table(header, rows), ""]
+        lines += [_training_table(train, wanted), ""]
 
-    others = [f for f in figures if f not in main_figs]
-    if others:
-        lines += ["## Figures", ""]
-        for figure in others:
-            lines += [f"### {_figure_title(figure.stem)}", "", _image(figure, path.parent), ""]
-    if config_toml is not None:
-        lines += ["## Configuration", "", "The exact configuration of this experiment "
-                  "(`svccakit run --config` accepts it):", "", "```toml",
-                  config_toml.rstrip("\n"), "```", ""]
+    lines += _closing_sections([f for f in figures if f not in main_figs], path, config_toml)
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
 
 # ---------------------------------------------------------------------------
 # private helpers
+
+
+def _training_table(train, wanted, summary=None) -> str:
+    """Final training metrics per configuration (mean ± std over seeds); with ``summary``
+    (from :func:`run_summary`) also how many seeds diverged."""
+    header = ["init", "activation", "noise", "seeds",
+              *(["diverged"] if summary is not None else []),
+              *[m.replace("_", " ") for m in wanted]]
+    rows = []
+    for config, group in train.groupby(_CONFIG, sort=True):
+        cells = []
+        for m in wanted:
+            hit = group[group["metric"] == m]
+            cells.append(f"{hit['mean'].iloc[0]:.4g} ± {hit['std'].iloc[0]:.2g}"
+                         if len(hit) else "—")
+        row = [*config, str(int(group["n_seeds"].max()))]
+        if summary is not None:
+            runs = summary[(summary["init"] == config[0]) & (summary["activation"] == config[1])
+                           & (summary["noise"] == config[2])]
+            row.append(f"{int(runs['diverged'].sum())}/{len(runs)}" if len(runs) else "—")
+        rows.append([*row, *cells])
+    return _markdown_table(header, rows)
+
+
+def _closing_sections(figures, path: Path, config_toml) -> list[str]:
+    """The remaining figures and the exact configuration, at the end of the report."""
+    lines = []
+    if figures:
+        lines += ["## Figures", ""]
+        for figure in figures:
+            lines += [f"### {_figure_title(figure.stem)}", "", _image(figure, path.parent), ""]
+    if config_toml is not None:
+        lines += ["## Configuration", "", "The exact configuration of this experiment "
+                  "(`svccakit run --config` accepts it):", "", "```toml",
+                  config_toml.rstrip("\n"), "```", ""]
+    return lines
 
 
 def _image(figure: Path, base: Path) -> str:
