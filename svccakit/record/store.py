@@ -877,7 +877,7 @@ def _check_layout(file: h5py.File, path: str) -> _Layout:
             f"(root groups/datasets: {groups}, root attributes: {attrs})"
         )
     version = _read_attr(file, "format_version", path, "/")
-    if version != FORMAT_VERSION:
+    if isinstance(version, np.ndarray) or version != FORMAT_VERSION:
         raise RunFileError(
             f"{path} is an svccakit run file of format_version {version!r}; "
             f"this svccakit reads format_version {FORMAT_VERSION}"

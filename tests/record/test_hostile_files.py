@@ -102,6 +102,10 @@ def _format_version_text(f):
     f.attrs["format_version"] = "one"
 
 
+def _format_version_array(f):
+    f.attrs["format_version"] = np.array([1, 1])
+
+
 @pytest.mark.parametrize(("edit", "match"), [
     (_drop_probe_inputs, r"/probe/inputs is missing"),
     (_bad_order, r"/layers.order does not list the layer datasets"),
@@ -111,6 +115,7 @@ def _format_version_text(f):
     (_layer_of_strings, r"/layers/1 has dtype \|S1, not a numeric array"),
     (_metrics_is_a_dataset, r"/metrics is a dataset, not a group"),
     (_format_version_text, r"format_version 'one'"),
+    (_format_version_array, r"format_version array\(\[1, 1\]\)"),
 ])
 def test_crafted_layouts_raise_run_file_error(tmp_path, capsys, edit, match):
     path = craft(tmp_path, edit)
