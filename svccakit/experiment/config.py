@@ -512,9 +512,11 @@ def _toml_lines(obj) -> list[str]:
 
 
 def default_config() -> ExperimentConfig:
-    """The embedded default configuration (``svccakit/configs/default.toml``).
+    """The embedded default configuration (``svccakit/experiment/configs/default.toml``).
 
-    It runs parity with its hand-coded optimum, the grid {critical, random} x
-    {relu, shifted-relu:0.5} x 2 seeds, in a few minutes on 2 cores.
+    Teacher-student regression at depth 12 under dropout (keep 0.8): the grid
+    {critical, he} x {relu, shifted-relu:0.5} x 3 seeds, every student layer against
+    every teacher layer in SVCCA, PWCCA and linear CKA; a few minutes on 2 cores. Why
+    this setting: ``analyses/results/init_sweep.md``.
     """
     return ExperimentConfig.from_toml(DEFAULT_CONFIG_PATH)
