@@ -21,8 +21,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from svccakit._validate import check_n_jobs
+from svccakit.exceptions import MissingDependencyError, SchedulerError
 
-__all__ = ["CONNECT_TIMEOUT", "check_scheduler", "run_jobs"]
+__all__ = ["CONNECT_TIMEOUT", "check_scheduler", "connect_scheduler", "run_jobs"]
 
 CONNECT_TIMEOUT = "10s"
 """How long :func:`run_jobs` waits for a Dask scheduler to answer."""
@@ -37,6 +38,24 @@ def check_scheduler(scheduler) -> None:
             f"scheduler must be a Dask scheduler address string such as "
             f"'tcp://127.0.0.1:8786', got {type(scheduler).__name__}"
         )
+
+
+def connect_scheduler(scheduler) -> None:
+    """Connect to the Dask scheduler at ``scheduler`` and disconnect: fail before any work.
+
+    Raises
+    ------
+    TypeError
+        If ``scheduler`` is not an address string.
+    MissingDependencyError
+        If ``distributed`` is not installed (an ImportError; says how to install it).
+    SchedulerError
+        If no scheduler answers within :data:`CONNECT_TIMEOUT` (a ValueError).
+    """
+    check_scheduler(scheduler)
+    if scheduler is not None:
+        with _dask_client(scheduler):
+            pass
 
 
 def run_jobs(
@@ -165,13 +184,13 @@ def _dask_client(address: str):
     try:
         from distributed import Client
     except ImportError as exc:
-        raise ImportError(
+        raise MissingDependencyError(
             f"scheduler={address!r} needs dask.distributed, which is not installed: {_DASK_HINT}"
         ) from exc
     try:
         return Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         reason = " ".join(str(exc).split())
-        raise ValueError(
+        raise SchedulerError(
             f"scheduler: could not connect to a Dask scheduler at {address!r} ({reason})"
         ) from exc

@@ -10,10 +10,16 @@ keeps the traceback for anything else.
 from __future__ import annotations
 
 __all__ = [
+    "MissingDependencyError",
     "NoCriticalPointError",
+    "OutputDirError",
     "RunFileError",
+    "RunFileInUseError",
+    "SchedulerError",
+    "SizeLimitError",
     "SmallSampleWarning",
     "SvccakitError",
+    "TrainingDivergedError",
 ]
 
 
@@ -23,11 +29,40 @@ class SvccakitError(Exception):
 
 class RunFileError(SvccakitError, ValueError):
     """A file that is not a readable svccakit run file (wrong layout or version,
-    corrupt, truncated, or not HDF5)."""
+    corrupt, truncated, crafted, or not HDF5)."""
+
+
+class RunFileInUseError(SvccakitError, FileExistsError):
+    """A run file that another recorder is still writing: ``overwrite=True`` replaces
+    only a finished file (or one whose writer is known to be dead)."""
+
+
+class OutputDirError(SvccakitError, FileExistsError):
+    """An output directory that cannot receive an experiment's outputs: it holds
+    outputs and ``overwrite`` is False, holds a file svccakit did not write where it
+    would write one, or holds a symbolic link where it would write."""
 
 
 class NoCriticalPointError(SvccakitError, ValueError):
     """Raised when an activation/noise pair has no critical initialisation."""
+
+
+class SizeLimitError(SvccakitError, ValueError):
+    """A configuration whose implied memory, disk or compute is beyond svccakit's
+    limits; the message says how much the request implies."""
+
+
+class TrainingDivergedError(SvccakitError, FloatingPointError):
+    """Training produced a non-finite loss (usually a learning rate far too large)."""
+
+
+class SchedulerError(SvccakitError, ValueError):
+    """No Dask scheduler answered at the address given."""
+
+
+class MissingDependencyError(SvccakitError, ImportError):
+    """An optional dependency that the request needs is not installed; the message
+    says what to install."""
 
 
 class SmallSampleWarning(UserWarning):

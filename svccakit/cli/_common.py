@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from svccakit.cli import CLIError
+from svccakit.cli import CLIError, user_input
 
 
 def add_output_arguments(p, *, default_out: str, n_jobs_help: str, scheduler_help: str) -> None:
@@ -24,10 +24,14 @@ def add_output_arguments(p, *, default_out: str, n_jobs_help: str, scheduler_hel
 def check_output_arguments(
     args, existing_outputs: Callable[[str], list[Path]], what: str,
 ) -> None:
-    """Refuse ``--n-jobs 0`` and, without ``--overwrite``, a ``--out`` that already holds
-    outputs (``existing_outputs(args.out)``), before any work starts."""
+    """Refuse a bad ``--n-jobs`` and, without ``--overwrite``, a ``--out`` that already
+    holds outputs (``existing_outputs(args.out)``), before any work starts."""
+    from svccakit._validate import check_n_jobs
+
     if args.n_jobs is not None and args.n_jobs == 0:
         raise CLIError("--n-jobs must be a non-zero integer (-1: all CPUs), got 0")
+    with user_input():
+        check_n_jobs(args.n_jobs, "--n-jobs")
     present = existing_outputs(args.out)
     if present and not args.overwrite:
         raise CLIError(

@@ -93,9 +93,11 @@ def hidden_activations(model, x) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from svccakit.cli import user_input
     from svccakit.similarity import baseline, decompose, svcca
 
-    _check(args)
+    with user_input():
+        _check(args)
     model, x_te, acc = train(args.seed, args.epochs, progress=not args.quiet)
     acts = hidden_activations(model, x_te)
     names = list(acts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from svccakit.cli import user_input
 from svccakit.cli._common import add_output_arguments, check_output_arguments
 
 DEFAULT_OUT = "svccakit-depth"
@@ -53,10 +54,11 @@ def _run(args) -> int:
     )
 
     check_output_arguments(args, existing_outputs, "depth")
-    if args.config is not None:
-        config = DepthConfig.from_toml(args.config)
-    else:
-        config = full_config() if args.full else quick_config()
+    with user_input():
+        if args.config is not None:
+            config = DepthConfig.from_toml(args.config)
+        else:
+            config = full_config() if args.full else quick_config()
     result = run_depth(config, args.out, n_jobs=args.n_jobs, scheduler=args.scheduler,
                        overwrite=args.overwrite, progress=not args.quiet)
     if not args.quiet:

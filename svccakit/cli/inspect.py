@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+from svccakit.cli import safe
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -48,12 +50,12 @@ def _inspect(args) -> int:
         t = len(run)
         steps = run.steps[:t]
         lines = [
-            f"run:      {args.run}",
+            f"run:      {safe(args.run)}",
             f"size:     {_fmt_bytes(os.path.getsize(args.run))}",
-            f"format:   {attrs.get('format')} v{attrs.get('format_version')} "
-            f"(svccakit {attrs.get('svccakit_version')}, torch {attrs.get('torch_version')}, "
-            f"created {attrs.get('created')})",
-            f"seed:     {attrs.get('seed', 'not recorded')}",
+            f"format:   {safe(attrs.get('format'))} v{safe(attrs.get('format_version'))} "
+            f"(svccakit {safe(attrs.get('svccakit_version'))}, "
+            f"torch {safe(attrs.get('torch_version'))}, created {safe(attrs.get('created'))})",
+            f"seed:     {safe(attrs.get('seed', 'not recorded'))}",
             "state:    "
             + (
                 "closed cleanly"
@@ -65,6 +67,7 @@ def _inspect(args) -> int:
         if config is None:
             lines.append("config:   none")
         else:
+            # ensure_ascii (the default) writes every control character as an escape
             text = json.dumps(config, indent=2, sort_keys=True).replace("\n", "\n          ")
             lines.append(f"config:   {text}")
         inputs, targets = run.probe, run.probe_targets
@@ -75,20 +78,21 @@ def _inspect(args) -> int:
         lines.append(f"steps:    {t} snapshots: {_fmt_steps(steps)}")
         names = run.layer_names
         lines.append(f"layers:   {len(names)}")
-        width = max((len(n) for n in names), default=0)
+        width = max((len(safe(n)) for n in names), default=0)
         for name in names:
             info = run.layer_info(name)
-            comp = f", compression {info.compression}" if info.compression else ""
+            comp = f", compression {safe(info.compression)}" if info.compression else ""
             if info.reduce != "none":
-                comp += f", reduce {info.reduce} from {info.raw_shape}"
-            lines.append(f"  {name:<{width}}  {info.shape} {info.dtype}{comp}")
+                comp += f", reduce {safe(info.reduce)} from {info.raw_shape}"
+            lines.append(f"  {safe(name):<{width}}  {info.shape} {info.dtype}{comp}")
         metrics = run.metrics
         lines.append(f"metrics:  {len(metrics)}")
-        width = max((len(n) for n in metrics), default=0)
+        width = max((len(safe(n)) for n in metrics), default=0)
         for name, values in metrics.items():
             if t:
-                lines.append(f"  {name:<{width}}  first {values[0]:.6g}, last {values[-1]:.6g}")
+                lines.append(f"  {safe(name):<{width}}  first {values[0]:.6g}, "
+                             f"last {values[-1]:.6g}")
             else:
-                lines.append(f"  {name:<{width}}  (no snapshots yet)")
+                lines.append(f"  {safe(name):<{width}}  (no snapshots yet)")
     print("\n".join(lines))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from svccakit.cli import user_input
 from svccakit.cli._common import add_output_arguments, check_output_arguments
 
 DEFAULT_OUT = "svccakit-out"
@@ -38,7 +39,9 @@ def _run(args) -> int:
     from svccakit.experiment.pipeline import existing_outputs, run_experiment
 
     check_output_arguments(args, existing_outputs, "experiment")
-    config = default_config() if args.config is None else ExperimentConfig.from_toml(args.config)
+    with user_input():
+        config = (default_config() if args.config is None
+                  else ExperimentConfig.from_toml(args.config))
     result = run_experiment(
         config, args.out, n_jobs=args.n_jobs, scheduler=args.scheduler,
         overwrite=args.overwrite, progress=not args.quiet,

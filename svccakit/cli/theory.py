@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+from svccakit._validate import check_int, check_real
+from svccakit.cli import CLIError, user_input
 from svccakit.meanfield import critical_point, parse_activation, parse_noise
 
 _LABELS = {
@@ -63,19 +65,37 @@ def _p_label(activation) -> str:
 
 
 def run(args) -> int:
-    activation, noise = parse_activation(args.activation), parse_noise(args.noise)
-    cp = critical_point(activation, noise, q_star=args.q_star)
-    values = cp.as_dict()
-    jac = None
-    if args.depth is not None:
-        from svccakit.meanfield import jacobian_moments
+    with user_input("--activation"):
+        activation = parse_activation(args.activation)
+    with user_input("--noise"):
+        noise = parse_noise(args.noise)
+    with user_input("--q-star"):
+        if args.q_star is not None:
+            check_real(args.q_star, "q_star", low=0.0, low_open=True)
+    with user_input("--depth"):
+        if args.depth is not None:
+            check_int(args.depth, "--depth", 1)
+    # the theory is a function of the inputs alone: its ValueErrors say an input is outside
+    # its domain (no critical point, a noise without a law), and an overflow means inputs
+    # beyond what float64 arithmetic can handle, not an internal error
+    with user_input():
+        try:
+            values = critical_point(activation, noise, q_star=args.q_star).as_dict()
+            jac = None
+            if args.depth is not None:
+                from svccakit.meanfield import jacobian_moments
 
-        if args.depth < 1:
-            raise ValueError(f"--depth: expected an integer >= 1, got {args.depth}")
-        m = jacobian_moments(activation, noise, depth=args.depth, weights=args.weights,
-                             q_star=args.q_star)
-        jac = {"mean": m.mean, "var": m.variance, "var_over_mean2": m.variance / m.mean**2,
-               "depth": args.depth, "weights": args.weights}
+                m = jacobian_moments(activation, noise, depth=args.depth,
+                                     weights=args.weights, q_star=args.q_star)
+                jac = {"mean": m.mean, "var": m.variance,
+                       "var_over_mean2": m.variance / m.mean**2, "depth": args.depth,
+                       "weights": args.weights}
+        except (OverflowError, FloatingPointError) as exc:
+            raise CLIError(
+                f"--activation {activation.spec} --noise {noise.spec}"
+                f"{'' if args.q_star is None else f' --q-star {args.q_star:g}'}: the "
+                f"mean-field maps overflow float64 for these values ({exc}); use smaller ones"
+            ) from exc
     if args.json:
         clean = {k: (v if math.isfinite(v) else None) for k, v in values.items()}
         if jac is not None:

@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from svccakit import _outdir as outdir
-from svccakit._parallel import run_jobs
+from svccakit._parallel import connect_scheduler, run_jobs
 from svccakit._validate import check_int, check_n_jobs
 from svccakit.depth.figures import budget_figure, families, kscan_figure, loss_figure
 from svccakit.depth.report import depth_report
@@ -73,6 +73,7 @@ from svccakit.depth.theory import (
     trivial_loss,
 )
 from svccakit.depth.variance import VarianceMap, variance_figure, variance_heatmap
+from svccakit.experiment._limits import check_depth_limits
 
 __all__ = [
     "BoundaryTest",
@@ -241,6 +242,7 @@ class DepthConfig:
         check_int(self.variance_n_sigma, "variance_n_sigma", 2)
         check_threshold(self.threshold)
         multiplicative_noise(self.variance_noise, "variance_noise")
+        check_depth_limits(self)  # memory and time the request implies
 
     def cells(self) -> list[tuple[str, int, int]]:
         """``(noise, depth, seed)`` of every network, in grid order."""
@@ -525,7 +527,9 @@ def run_depth(
     scheduler : str, optional
         Dask scheduler address to train on.
     overwrite : bool
-        Replace existing outputs; without it existing outputs raise ``FileExistsError``.
+        Replace svccakit's own earlier outputs (see :mod:`svccakit._outdir`); without it
+        existing outputs raise :class:`~svccakit.exceptions.OutputDirError` (a
+        FileExistsError).
     progress : bool
         Progress bar on stderr.
 
@@ -535,15 +539,32 @@ def run_depth(
     """
     import time
 
-    import pandas as pd
-
     start = time.perf_counter()
     load_start = _load_average()
     if config is None:
         config = quick_config()
     if not isinstance(config, DepthConfig):
         raise TypeError(f"config: expected a DepthConfig, got {type(config).__name__}")
-    out_dir = outdir.prepare_out_dir(out_dir, OUTPUTS, overwrite=overwrite, what="depth")
+    connect_scheduler(scheduler)  # an unreachable cluster fails before any work
+    with outdir.open_out_dir(out_dir, OUTPUTS, output_files(config), overwrite=overwrite,
+                             what="depth") as out:
+        return _run_depth(config, out.path, start, load_start, n_jobs=n_jobs,
+                          scheduler=scheduler, progress=progress)
+
+
+def output_files(config: DepthConfig) -> list[str]:
+    """Every file :func:`run_depth` may write for ``config``, relative to its output
+    directory (the loss figures: one per noise family, a superset)."""
+    return [*OUTPUTS[:-1], "figures/loss-dropout.png", "figures/loss-gauss.png",
+            "figures/kscan.png", "figures/budget.png", "figures/variance.png"]
+
+
+def _run_depth(config, out_dir, start, load_start, *, n_jobs, scheduler,
+               progress) -> DepthResult:
+    import time
+
+    import pandas as pd
+
     config_path = out_dir / "config.toml"
     config.to_toml(config_path)
 

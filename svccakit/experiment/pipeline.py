@@ -10,6 +10,10 @@
 3. the figures (:func:`svccakit.report.write_figures`) in ``<out>/figures/`` and
    ``<out>/report.md`` (:func:`svccakit.report.write_report`), with the exact
    configuration, also saved as ``<out>/config.toml``.
+
+The output directory follows :mod:`svccakit._outdir`: ``overwrite`` replaces only files
+svccakit wrote there (listed in ``.svccakit-manifest.json``), never follows a symbolic
+link, and an unreachable ``scheduler`` fails before anything is written or trained.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from svccakit import _outdir as outdir
+from svccakit._parallel import connect_scheduler
 from svccakit._validate import check_bool
 
 OUTPUTS: tuple[str, ...] = ("runs", "results.csv", "figures", "report.md", "config.toml")
@@ -104,8 +109,11 @@ def run_experiment(
 
     Raises
     ------
-    FileExistsError
-        If ``out_dir`` already holds outputs and ``overwrite`` is False.
+    svccakit.exceptions.OutputDirError
+        (a FileExistsError) If ``out_dir`` already holds outputs and ``overwrite`` is
+        False, or holds files svccakit did not write where it would write, or links.
+    svccakit.exceptions.SchedulerError
+        If ``scheduler`` is given and does not answer (before any work).
     """
     from svccakit.experiment.config import ExperimentConfig, default_config
     from svccakit.experiment.report import (
@@ -122,52 +130,71 @@ def run_experiment(
     if not isinstance(config, ExperimentConfig):
         raise TypeError(f"config must be an ExperimentConfig, got {type(config).__name__}")
     check_bool(overwrite, "overwrite")
-    out_dir = outdir.prepare_out_dir(out_dir, OUTPUTS, overwrite=overwrite, what="experiment")
-    if n_jobs is None:
-        n_jobs = getattr(config, "n_jobs", None)
-    config_path = out_dir / "config.toml"
-    config.to_toml(config_path)
+    connect_scheduler(scheduler)  # an unreachable cluster fails before any work
+    with outdir.open_out_dir(out_dir, OUTPUTS, output_files(config), overwrite=overwrite,
+                             what="experiment") as out:
+        out_dir = out.path
+        if n_jobs is None:
+            n_jobs = getattr(config, "n_jobs", None)
+        config_path = out_dir / "config.toml"
+        config.to_toml(config_path)
 
-    grid = run_grid(config, out_dir, n_jobs=n_jobs, overwrite=overwrite, progress=progress)
-    reference, runs = _grid_paths(grid, out_dir)
+        grid = run_grid(config, out_dir, n_jobs=n_jobs, overwrite=overwrite, progress=progress)
+        reference, runs = _grid_paths(grid, out_dir)
 
-    settings = config.timeline
-    results = timeline(
-        runs, reference,
-        metrics=tuple(settings.metrics), pairs=settings.pairs, keep=settings.keep,
-        baseline_n=settings.baseline_n, baseline_at=settings.baseline_at, n_jobs=n_jobs,
-        scheduler=scheduler, progress=progress,
-    )
-    results_path = out_dir / "results.csv"
-    results.to_csv(results_path, index=False)
+        settings = config.timeline
+        results = timeline(
+            runs, reference,
+            metrics=tuple(settings.metrics), pairs=settings.pairs, keep=settings.keep,
+            baseline_n=settings.baseline_n, baseline_at=settings.baseline_at, n_jobs=n_jobs,
+            scheduler=scheduler, progress=progress,
+        )
+        results_path = out_dir / "results.csv"
+        results.to_csv(results_path, index=False)
 
-    curves = training_curves(runs)
-    layers = reference_layers(reference)
-    informative = [str(n) for n in layers.loc[layers["informative"], "layer"]]
-    figures_dir = out_dir / "figures"
-    if overwrite and figures_dir.is_dir():
-        for old in figures_dir.glob("*.png"):
-            old.unlink()
-    students = [str(n) for n in results["layer"].unique() if n != "out"] or None
-    figures = write_figures(results, curves, figures_dir, informative=informative or None,
-                            students=students).figures
-    report = write_report(
-        results, curves, out_dir / "report.md", figures=figures,
-        config_toml=config_path.read_text(encoding="utf-8"),
-        notes=[f"Task: {config.task.name}; optimum: {_optimum_text(config)}; depth "
-               f"{config.depth}, width {config.width}, {config.steps} training steps "
-               f"({config.optimiser.name}, lr {config.optimiser.lr:g}), probe of "
-               f"{config.task.n_probe} inputs.",
-               f"Reference (optimal solution): `{_rel(reference, out_dir)}`; runs: "
-               f"`{_rel(runs[0].parent, out_dir)}/` ({len(runs)} files); table: "
-               f"`results.csv`."],
-        reference_layers=layers, phases=init_phases(config), trivial_loss=_trivial(config),
-        keep=settings.keep, steps=config.steps,
-    )
+        curves = training_curves(runs)
+        layers = reference_layers(reference)
+        informative = [str(n) for n in layers.loc[layers["informative"], "layer"]]
+        figures_dir = out_dir / "figures"
+        students = [str(n) for n in results["layer"].unique() if n != "out"] or None
+        figures = write_figures(results, curves, figures_dir, informative=informative or None,
+                                students=students).figures
+        report = write_report(
+            results, curves, out_dir / "report.md", figures=figures,
+            config_toml=config_path.read_text(encoding="utf-8"),
+            notes=[f"Task: {config.task.name}; optimum: {_optimum_text(config)}; depth "
+                   f"{config.depth}, width {config.width}, {config.steps} training steps "
+                   f"({config.optimiser.name}, lr {config.optimiser.lr:g}), probe of "
+                   f"{config.task.n_probe} inputs.",
+                   f"Reference (optimal solution): `{_rel(reference, out_dir)}`; runs: "
+                   f"`{_rel(runs[0].parent, out_dir)}/` ({len(runs)} files); table: "
+                   f"`results.csv`."],
+            reference_layers=layers, phases=init_phases(config), trivial_loss=_trivial(config),
+            keep=settings.keep, steps=config.steps,
+        )
     return ExperimentResult(
         out_dir=out_dir, reference=Path(reference), runs=tuple(Path(p) for p in runs),
         results=results_path, figures=tuple(figures), report=report, config=config_path,
     )
+
+
+def output_files(config) -> list[str]:
+    """Every file :func:`run_experiment` may write for ``config``, relative to its output
+    directory (the figures: a superset)."""
+    from svccakit.experiment.train import grid_runs
+
+    files = ["config.toml", "results.csv", "report.md"]
+    if not config.task.reference:
+        files.append("runs/reference.h5")
+    files += [f"runs/{spec['name']}.h5" for spec in grid_runs(config)]
+    if config.timeline.pairs == "all":
+        stems = ["best", "layers"]
+        files.append("figures/headline.png")
+    else:
+        stems = ["similarity", "heatmap", "final"]
+    files += [f"figures/{stem}_{m}.png" for m in config.timeline.metrics for stem in stems]
+    files.append("figures/training.png")
+    return files
 
 
 def init_phases(config):

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from svccakit._validate import check_bool, check_choice, check_int, check_n_jobs
+from svccakit.exceptions import TrainingDivergedError
 from svccakit.experiment.config import ExperimentConfig
 from svccakit.experiment.meta import RunMeta
 from svccakit.experiment.registry import get_task
@@ -208,7 +209,7 @@ def _fit(model, task, config, *, steps, generator, on_step=None, progress=False,
             if not torch.isfinite(loss):
                 if config.optimiser.on_divergence == "stop":
                     break
-                raise FloatingPointError(
+                raise TrainingDivergedError(
                     f"training diverged at step {step} (loss {loss.item()}); lower optimiser.lr "
                     f"(now {config.optimiser.lr}), or set optimiser.on_divergence = \"stop\" "
                     f"to keep the snapshots recorded so far"
@@ -221,7 +222,7 @@ def _fit(model, task, config, *, steps, generator, on_step=None, progress=False,
                 except _Diverged:
                     if config.optimiser.on_divergence == "stop":
                         break
-                    raise FloatingPointError(
+                    raise TrainingDivergedError(
                         f"training diverged at step {step} (non-finite weights); lower "
                         f"optimiser.lr (now {config.optimiser.lr})") from None
             if bar is not None:

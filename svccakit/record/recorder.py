@@ -252,7 +252,7 @@ class Recorder:
             raise ValueError("every, steps: pass one schedule, not both")
         self.every = None if every is None else check_int(every, "every", 1)
         if steps is not None:
-            steps = frozenset(check_int(s, "steps", 0) for s in list(steps))
+            steps = frozenset(_check_step(s, "steps") for s in list(steps))
         self.steps = steps
         self.overwrite = bool(overwrite)
         self._config_json = store.config_json(config)
@@ -558,8 +558,9 @@ class Recorder:
         return f"<svccakit.Recorder {self.path!r} ({state})>"
 
 
-def _check_step(step: Any) -> int:
-    return check_int(step, "step", 0)
+def _check_step(step: Any, name: str = "step") -> int:
+    """A training step: an integer in [0, store.MAX_STEP] (``/steps`` is int64)."""
+    return check_int(step, name, 0, store.MAX_STEP)
 
 
 def _scalar(name: str, value: Any) -> float:

@@ -109,7 +109,7 @@ def test_theory_errors_are_one_line(capsys, args, match):
 def test_dynamics_refuses_to_overwrite(tmp_path, capsys):
     (tmp_path / "variance.csv").write_text("x")
     assert main(["dynamics", "--out", str(tmp_path), "--quick", "--quiet"]) == 1
-    assert "pass --force to overwrite" in capsys.readouterr().err
+    assert "pass overwrite=True (--overwrite) to replace them" in capsys.readouterr().err
 
 
 def test_dynamics_quick_writes_png_and_csv(tmp_path, monkeypatch):
