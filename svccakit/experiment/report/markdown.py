@@ -297,29 +297,8 @@ def _write_matching_report(
     title: str = "svccakit experiment report",
     notes: Sequence[str] = (),
 ) -> Path:
-    """Write the Markdown report.
-
-    Parameters
-    ----------
-    results : pandas.DataFrame
-        Output of :func:`svccakit.timeline`.
-    curves : pandas.DataFrame or None
-        Output of :func:`training_curves`.
-    path : path-like
-        The ``report.md`` to write (its directory must exist).
-    figures : sequence of path-like
-        PNG files to show, linked relative to the report's directory.
-    config_toml : str, optional
-        The exact experiment configuration, shown verbatim.
-    title : str
-        First heading.
-    notes : sequence of str
-        Extra bullet points for the overview (e.g. which file is the reference).
-
-    Returns
-    -------
-    pathlib.Path
-    """
+    """``report.md`` for a timeline of matching layer pairs only (parameters as
+    :func:`write_report`): the final similarity of each layer with its namesake."""
     _check_results(results)
     path = Path(path)
     if not path.parent.is_dir():
