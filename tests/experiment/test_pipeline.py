@@ -85,8 +85,12 @@ def test_report_has_ranks_phases_conclusions_figures_and_config(experiment):
     assert "| act1 | 8 |" in layers
     assert "informative" in layers
     phases = text.split("## Initialisations and their mean-field phase")[1].split("\n## ")[0]
-    assert "| he | relu | dropout:0.9 | 1.414 | 0.000 | chaotic | 1.111 |" in phases
-    assert "| critical | relu | dropout:0.9 | 1.342 | 0.000 | critical | 1.000 |" in phases
+    assert "| he | relu | dropout:0.9 | 1.414 | 0.000 | chaotic | 1.000 | 1.111 |" in phases
+    assert "| critical | relu | dropout:0.9 | 1.342 | 0.000 | critical | 1.000 | 1.000 |" in phases
+    # He with the shifted ReLU under dropout has no variance fixed point: said, not a bare dash
+    assert "| he | shifted-relu:0.5 | dropout:0.9 | 1.414 | 0.000 | chaotic | ∞ | — |" in phases
+    assert "q* = ∞ for he (shifted-relu:0.5, dropout:0.9): " in phases
+    assert "grows without bound" in phases
     for name in ("SVCCA", "PWCCA", "linear CKA"):
         assert f"### {name}" in text
     assert "## Chance levels, keep and probe size" in text

@@ -158,14 +158,21 @@ def write_report(
                   "shrinks by χ₁ per layer; *chaotic*: it grows; *critical*: χ₁ = 1. "
                   "*variance depth*: layers over which the variance changes e-fold; "
                   "*ξ_c*: the correlation depth scale (networks train to about 6 ξ_c).", ""]
-        rows = []
+        rows, unbounded = [], []
         for r in phases.to_dict("records"):
+            q = r.get("q_star", np.nan)
+            if q == np.inf:
+                unbounded.append(f"{r['init']} ({r['activation']}, {r['noise']})")
             rows.append([r["init"], r["activation"], r["noise"], f"{r['sigma_w']:.3f}",
-                         f"{r['sigma_b']:.3f}", r["phase"], _fmt(r["chi_1"]),
+                         f"{r['sigma_b']:.3f}", r["phase"], _fmt(q), _fmt(r["chi_1"]),
                          _fmt(r["variance_depth"], ".2f"), _fmt(r["c_star"]),
                          _fmt(r["xi_c"], ".2f"), _fmt(6 * r["xi_c"], ".1f")])
-        lines += [_markdown_table(["init", "activation", "noise", "σ_w", "σ_b", "phase", "χ₁",
-                                   "variance depth", "c*", "ξ_c", "6 ξ_c"], rows), ""]
+        lines += [_markdown_table(["init", "activation", "noise", "σ_w", "σ_b", "phase", "q*",
+                                   "χ₁", "variance depth", "c*", "ξ_c", "6 ξ_c"], rows), ""]
+        if unbounded:
+            lines += [f"q* = ∞ for {', '.join(unbounded)}: the pre-activation variance has no "
+                      "fixed point and grows without bound with depth (chaotic), so χ₁, c* and "
+                      "ξ_c, which are evaluated at the fixed point, are undefined (—).", ""]
 
     lines += ["## Closeness to the optimum at the last step", "",
               "Per configuration and informative optimum layer: the best-matching student "
