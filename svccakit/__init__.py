@@ -14,6 +14,7 @@ experiment             ``ExperimentConfig``, ``default_config``, ``run_experimen
                        ``train_run``, ``record_reference``, ``run_grid``, ``timeline``,
                        ``custom_task``, ``parity_network``
 depth                  ``DepthConfig``, ``run_depth``, ``depth_grid``, ``variance_heatmap``
+errors                 ``SvccakitError`` and every subclass, ``SmallSampleWarning``
 =====================  ==================================================================
 """
 
@@ -36,10 +37,16 @@ _EXPORTS = {
     "svcca": "svccakit.similarity",
     "svcca_many": "svccakit.similarity",
     # exceptions and warnings
+    "MissingDependencyError": "svccakit.exceptions",
     "NoCriticalPointError": "svccakit.exceptions",
+    "OutputDirError": "svccakit.exceptions",
     "RunFileError": "svccakit.exceptions",
+    "RunFileInUseError": "svccakit.exceptions",
+    "SchedulerError": "svccakit.exceptions",
+    "SizeLimitError": "svccakit.exceptions",
     "SmallSampleWarning": "svccakit.exceptions",
     "SvccakitError": "svccakit.exceptions",
+    "TrainingDivergedError": "svccakit.exceptions",
     # mean-field theory, networks, initialisers
     "Activation": "svccakit.meanfield.specs",
     "Noise": "svccakit.meanfield.specs",

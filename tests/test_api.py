@@ -55,6 +55,18 @@ def test_promised_names_are_public_and_importable():
     assert set(svccakit.__all__) <= set(namespace)
 
 
+def test_every_library_exception_is_public_at_the_root():
+    import svccakit.exceptions as exc
+
+    classes = {name for name, obj in vars(exc).items()
+               if isinstance(obj, type) and issubclass(obj, (exc.SvccakitError, Warning))
+               and obj.__module__ == exc.__name__}
+    assert "TrainingDivergedError" in classes
+    assert classes <= set(svccakit.__all__)
+    for name in classes:
+        assert getattr(svccakit, name) is getattr(exc, name)
+
+
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="module 'svccakit' has no attribute 'nope'"):
         svccakit.nope  # noqa: B018
