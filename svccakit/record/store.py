@@ -852,6 +852,14 @@ def _first_snapshot_offset(file: h5py.File) -> int | None:
     return None
 
 
+def _refresh_live(ds: h5py.Dataset, path: str, what: str) -> None:
+    """Re-read a dataset's header from a file being written (SWMR), as a reader must
+    before comparing its length with ``/steps``: HDF5 otherwise answers from the header
+    it cached when the dataset was first opened."""
+    with _reading(path, what):
+        ds.refresh()
+
+
 @dataclasses.dataclass(frozen=True)
 class _Layout:
     """The checked objects of an open run file (see :func:`_check_layout`)."""
@@ -899,6 +907,9 @@ def _check_layout(file: h5py.File, path: str) -> _Layout:
         raise RunFileError(f"{path}: /probe/targets has shape {targets.shape}, expected "
                            f"{n_probe} rows like /probe/inputs {inputs.shape}")
     steps = _dataset(file, "steps", path, "/steps", kinds="iu", ndim=(1, 1))
+    live = file.swmr_mode
+    if live:  # the writer flushes layers and metrics before /steps: read /steps first
+        _refresh_live(steps, path, "/steps")
     t = steps.shape[0]
 
     metrics = {}
@@ -907,6 +918,8 @@ def _check_layout(file: h5py.File, path: str) -> _Layout:
         names = list(group.keys())
     for name in names:
         ds = _dataset(group, name, path, f"/metrics/{name}", kinds="fiu", ndim=(1, 1))
+        if live:  # its header may have been cached before /steps was read
+            _refresh_live(ds, path, f"/metrics/{name}")
         if ds.shape[0] < t:
             raise RunFileError(f"{path}: /metrics/{name} has {ds.shape[0]} values but /steps "
                                f"lists {t} snapshots; the file is corrupt or crafted")
@@ -918,6 +931,8 @@ def _check_layout(file: h5py.File, path: str) -> _Layout:
         names = list(group.keys())
     for name in names:
         ds = _dataset(group, name, path, f"/layers/{name}", kinds=_NUMERIC, ndim=(2, 33))
+        if live:  # cached when the heaps were checked, before /steps was read
+            _refresh_live(ds, path, f"/layers/{name}")
         if ds.shape[1] != n_probe:
             raise RunFileError(f"{path}: /layers/{name} has shape {ds.shape}, expected "
                                f"(T, {n_probe}, ...) for a probe of {n_probe} inputs")

@@ -305,3 +305,58 @@ def test_unclosed_recorder_is_closed_at_interpreter_exit(tmp_path):
     run_python(code)
     np.testing.assert_array_equal(closed_steps(path), np.arange(40))
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".partial")]
+
+
+APPEND_ON_REQUEST = """
+import itertools
+import sys
+import numpy as np
+from svccakit.record.store import RunWriter, root_attrs
+
+writer = RunWriter.create(sys.argv[1], overwrite=False, attrs=root_attrs(None, None),
+                          probe_inputs=np.zeros((4, 3)), probe_targets=None,
+                          layers={"a": ((4, 2), np.dtype("float32")),
+                                  "b": ((4, 5), np.dtype("float32"))},
+                          metric_names=["loss"], compression=None)
+t = 0
+for line in itertools.chain(["go", "go"], sys.stdin):
+    writer.append(t, [float(t)], [np.full((4, 2), t, "f4"), np.full((4, 5), t, "f4")])
+    t += 1
+    print("WROTE", t, flush=True)
+writer.close()
+"""
+
+
+def test_a_snapshot_published_while_the_reader_opens_the_file(tmp_path, monkeypatch):
+    """open_run reads the layers' headers (to check the heaps) before it reads /steps; a
+    snapshot published in between must not look like a corrupt file (seen once in CI:
+    '/layers/0 has 14 snapshots but /steps lists 15')."""
+    from svccakit.record import store
+
+    path = tmp_path / "race.h5"
+    proc = subprocess.Popen([sys.executable, "-c", APPEND_ON_REQUEST, str(path)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for want in (1, 2):
+            assert proc.stdout.readline().split() == ["WROTE", str(want)], proc.stderr.read()
+        check_heaps = store._check_heaps
+
+        def heaps_then_one_more_snapshot(file, p):
+            check_heaps(file, p)  # the layers' headers are now cached with 2 snapshots
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().split() == ["WROTE", "3"]
+
+        monkeypatch.setattr(store, "_check_heaps", heaps_then_one_more_snapshot)
+        with svccakit.open_run(path) as run:
+            assert len(run) == 3
+            np.testing.assert_array_equal(run.steps, [0, 1, 2])
+            np.testing.assert_array_equal(run.activations("b", 2), np.full((4, 5), 2, "f4"))
+            np.testing.assert_array_equal(run.metrics["loss"], [0.0, 1.0, 2.0])
+        _, err = proc.communicate(timeout=30)  # closes stdin: the writer ends
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
