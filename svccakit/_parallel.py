@@ -69,6 +69,7 @@ def run_jobs(
     unit: str = "job",
     costs: Sequence[float] | None = None,
     backend: str = "loky",
+    shared: Sequence[Any] = (),
 ) -> list:
     """Call ``fn(*args)`` for every ``args`` in ``jobs``; results in the order of ``jobs``.
 
@@ -94,6 +95,10 @@ def run_jobs(
         of uneven jobs). Default: in order.
     backend : str
         joblib backend of local runs with more than one worker (``"loky"``: processes).
+    shared : sequence, optional
+        Argument objects that many jobs pass (the same object, by identity). On a Dask
+        cluster they are sent to every worker once, before the jobs, instead of with
+        each job; locally they change nothing.
 
     Returns
     -------
@@ -123,7 +128,8 @@ def run_jobs(
     bar = tqdm(total=len(jobs), desc=desc, unit=unit, disable=not progress)
     try:
         if scheduler is not None:
-            _on_dask(fn, jobs, order, results, bar, n_jobs=n_jobs, scheduler=scheduler)
+            _on_dask(fn, jobs, order, results, bar, n_jobs=n_jobs, scheduler=scheduler,
+                     shared=shared)
         else:
             _locally(fn, jobs, order, results, bar, n_jobs=n_jobs, backend=backend)
     finally:
@@ -165,14 +171,16 @@ def _single_threaded(index: int, fn, args: tuple) -> tuple[int, Any]:
         torch.set_num_threads(threads)
 
 
-def _on_dask(fn, jobs, order, results, bar, *, n_jobs, scheduler) -> None:
+def _on_dask(fn, jobs, order, results, bar, *, n_jobs, scheduler, shared=()) -> None:
     from joblib import Parallel, delayed, parallel_config
 
     # fn itself is submitted (not wrapped) so the cluster's tasks carry its name;
     # results then come back in submission order
     calls = (delayed(fn)(*jobs[i]) for i in order)
+    # shared objects are broadcast once; joblib then passes their futures, by identity
+    extra = {"scatter": list(shared)} if shared else {}
     with _dask_client(scheduler) as client, parallel_config(
-        backend="dask", n_jobs=-1 if n_jobs is None else n_jobs, client=client,
+        backend="dask", n_jobs=-1 if n_jobs is None else n_jobs, client=client, **extra,
     ):
         for i, result in zip(order, Parallel(return_as="generator")(calls), strict=True):
             results[i] = result

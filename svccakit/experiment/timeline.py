@@ -31,6 +31,7 @@ is computed at every step. ``baseline_n=0`` writes NaN.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -106,6 +107,37 @@ class _RefLayer:
 
     name: str
     sides: dict | None  # metric -> Decomposition of the (n_probe, d) snapshot; None: constant
+
+
+class _RefSet:
+    """The reference layers a task compares with, one object shared by every task that
+    uses them: passed to the workers as an argument of its own, so that a Dask cluster
+    receives it once (joblib scatters a large argument object once per call and reuses
+    it), not once inside every task. ``__sizeof__`` reports the arrays it holds, which
+    is what joblib's dask backend measures to decide whether to scatter."""
+
+    def __init__(self, layers: tuple[_RefLayer, ...]):
+        self.layers = layers
+        self._nbytes = sum(_nbytes(ref.sides) for ref in layers)
+
+    def __sizeof__(self) -> int:
+        return object.__sizeof__(self) + self._nbytes
+
+
+def _nbytes(obj, depth: int = 0) -> int:
+    """Bytes of the numpy arrays inside ``obj`` (dicts, sequences, objects' attributes)."""
+    if isinstance(obj, np.ndarray):
+        return int(obj.nbytes)
+    if depth > 4 or obj is None or isinstance(obj, (str, bytes, int, float)):
+        return 0
+    if isinstance(obj, dict):
+        return sum(_nbytes(v, depth + 1) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_nbytes(v, depth + 1) for v in obj)
+    attrs = getattr(obj, "__dict__", None)
+    if attrs is None and hasattr(obj, "__slots__"):
+        attrs = {k: getattr(obj, k, None) for k in obj.__slots__}
+    return sum(_nbytes(v, depth + 1) for v in (attrs or {}).values())
 
 
 def run_info(path: str | os.PathLike) -> RunInfo:
@@ -239,7 +271,10 @@ def timeline(
         metrics=metrics, keep=float(keep), baseline_n=int(baseline_n),
         baseline_at=baseline_at, seed=int(seed),
     )
-    results = run_jobs(_run_task, [(task, settings) for task in tasks], n_jobs=n_jobs,
+    # the reference layers travel as their own argument (one object per distinct set)
+    jobs = [(dataclasses.replace(task, refs=None), settings, task.refs) for task in tasks]
+    shared = list({id(task.refs): task.refs for task in tasks}.values())
+    results = run_jobs(_run_task, jobs, n_jobs=n_jobs, shared=shared,
                        scheduler=scheduler, progress=progress, desc="timeline", unit="layer")
 
     rows = []
@@ -289,7 +324,7 @@ class _Task:
     run_index: int
     info: RunInfo
     layer: str
-    refs: tuple[_RefLayer, ...]
+    refs: _RefSet | None  # None in the job itself: the set travels as its own argument
 
 
 def _read_reference(path: str, step: int | None, metrics: tuple[str, ...], keep: float):
@@ -319,7 +354,8 @@ def _read_reference(path: str, step: int | None, metrics: tuple[str, ...], keep:
 
 
 def _plan(infos, ref_info, ref_layers, ref_probe, pairs, layers) -> list[_Task]:
-    by_name = {ref.name: ref for ref in ref_layers}
+    every = _RefSet(tuple(ref_layers))
+    one = {ref.name: _RefSet((ref,)) for ref in ref_layers}
     tasks = []
     for run_index, info in enumerate(infos):
         if not info.steps:
@@ -343,18 +379,18 @@ def _plan(infos, ref_info, ref_layers, ref_probe, pairs, layers) -> list[_Task]:
             names = layers
         for name in names:
             if pairs == "all":
-                refs = ref_layers
+                refs = every
             else:
-                if name not in by_name:
+                if name not in one:
                     raise ValueError(
                         f"pairs='matching': layer {name!r} of run file {info.path!r} has "
                         f"no layer of that name in the reference {ref_info.path!r} "
                         f"(reference layers: {list(ref_info.layers)}); use pairs='all' "
                         f"or choose layers"
                     )
-                refs = (by_name[name],)
-            _check_reducers(info, name, ref_info, refs)
-            tasks.append(_Task(run_index=run_index, info=info, layer=name, refs=tuple(refs)))
+                refs = one[name]
+            _check_reducers(info, name, ref_info, refs.layers)
+            tasks.append(_Task(run_index=run_index, info=info, layer=name, refs=refs))
     return tasks
 
 
@@ -384,10 +420,11 @@ def _all_layer_names(infos, ref_info) -> list[str]:
 # execution
 
 
-def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
+def _run_task(task: _Task, settings: _Settings, refs: _RefSet) -> list[tuple]:
     """Compare every recorded snapshot of one run layer with its reference layers."""
     from threadpoolctl import threadpool_limits
 
+    refs = refs.layers
     rows: list[tuple] = []
     steps = task.info.steps
     last = len(steps) - 1
@@ -395,8 +432,8 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
     with threadpool_limits(limits=1), open_run(task.info.path) as run:
         for t, step in enumerate(steps):
             data = _snapshot(run, task.info.path, task.layer, t)  # each snapshot read once
-            live = [r for r, ref in enumerate(task.refs) if ref.sides is not None]
-            values = {metric: [math.nan] * len(task.refs) for metric in settings.metrics}
+            live = [r for r, ref in enumerate(refs) if ref.sides is not None]
+            values = {metric: [math.nan] * len(refs) for metric in settings.metrics}
             sides = None
             if not _constant(data) and live:
                 sides = _decompose(data, settings.metrics, settings.keep)  # decomposed once
@@ -404,13 +441,13 @@ def _run_task(task: _Task, settings: _Settings) -> list[tuple]:
                 # with the reference bases side by side)
                 for spec in specs:
                     found = spec.many(sides[spec.name],
-                                      [task.refs[r].sides[spec.name] for r in live])
+                                      [refs[r].sides[spec.name] for r in live])
                     for r, value in zip(live, found, strict=True):
                         values[spec.name][r] = value
             with_baseline = settings.baseline_n > 0 and (
                 settings.baseline_at == "all" or t == last
             )
-            for r, ref in enumerate(task.refs):
+            for r, ref in enumerate(refs):
                 for metric in settings.metrics:
                     value = values[metric][r]
                     base = math.nan

@@ -105,19 +105,31 @@ def test_optimal_solution_compared_with_itself_gives_one(experiment):
     np.testing.assert_allclose(df["value"], 1.0, atol=1e-9)
 
 
-def test_dask_local_cluster_gives_the_same_numbers(experiment):
+def test_dask_local_cluster_gives_the_same_numbers(experiment, monkeypatch):
     distributed = pytest.importorskip("distributed")
     runs = sorted(p for p in (experiment / "runs").glob("*.h5") if p.name != "reference.h5")
     reference = experiment / "runs" / "reference.h5"
     kwargs = {"metrics": ("svcca", "cka"), "baseline_n": 2, "progress": False,
               "pairs": "all", "baseline_at": "all"}
     local = timeline(runs[:3], reference, n_jobs=1, **kwargs)
+    scattered = []
+    scatter = distributed.Client.scatter
+
+    def counting_scatter(self, data, *args, **kw):
+        items = data if isinstance(data, list | tuple) else [data]
+        scattered.extend(type(item).__name__ for item in items)
+        return scatter(self, data, *args, **kw)
+
+    monkeypatch.setattr(distributed.Client, "scatter", counting_scatter)
     # two worker threads: with a single one joblib would run the tasks in this thread
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=":0") as cluster:
         remote = timeline(runs[:3], reference, scheduler=cluster.scheduler_address, **kwargs)
         # the tasks went through the Dask scheduler
         assert any("_run_task" in name for name in cluster.scheduler.task_prefixes)
+    # the reference layers went to the cluster once, as data of their own, not inside
+    # each of the 3 x 4 tasks
+    assert scattered.count("_RefSet") == 1, scattered
     pd.testing.assert_frame_equal(local, remote)
     saved = pd.read_csv(experiment / "results.csv", keep_default_na=False, na_values=[""])
     mine = saved[saved["run"].isin(set(local["run"])) & (saved["metric"] == "svcca")]
