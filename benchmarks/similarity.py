@@ -21,10 +21,16 @@ Everything runs with ``--threads`` BLAS threads (default 1, via threadpoolctl),
 the floor included. Targets (issue 14, at 10,000 x 500 per side): svcca <= 1.3x
 the floor, linear_cka <= 1.2x, both <= half of google's plain CCA.
 
+``--figure PATH`` runs a second sweep for a figure of time against size: n in
+``--sweep-n`` at d = ``--sweep-d0``, and d in ``--sweep-d`` at n = ``--sweep-n0``
+(each point timed as above), drawn on log-log axes with the floor as a dashed
+line; the same numbers are printed.
+
 Usage::
 
     python benchmarks/similarity.py [--sizes 10000x500,5000x512] [--repeat 5] [--threads 1]
         [--spectrum heavy|lowrank] [--google-svcca PATH] [--quick] [--write-docs]
+        [--figure docs/benchmark-similarity.png]
 """
 
 from __future__ import annotations
@@ -152,6 +158,56 @@ def run_size(n: int, d: int, args, peers: dict) -> dict:
     return med
 
 
+PLOTTED = {  # case -> (label, style)
+    "floor Z.T @ Z": ("floor: one Z.T @ Z", {"color": "black", "ls": "--"}),
+    "svcca": ("svcca", {"color": "C0", "marker": "o"}),
+    "cca": ("cca", {"color": "C1", "marker": "s"}),
+    "pwcca": ("pwcca", {"color": "C2", "marker": "^"}),
+    "linear_cka": ("linear_cka", {"color": "C3", "marker": "D"}),
+    "google/svcca plain CCA": ("google/svcca plain CCA", {"color": "C7", "marker": "x"}),
+    "cca-zoo CCA": ("cca-zoo CCA", {"color": "C5", "marker": "+"}),
+}
+
+
+def sweep_figure(path: str, args, peers: dict) -> None:
+    """Time against n (d fixed) and against d (n fixed) for each metric and peer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    over_n = [(n, args.sweep_d0) for n in _ints(args.sweep_n)]
+    over_d = [(args.sweep_n0, d) for d in _ints(args.sweep_d)]
+    print(f"\nsweep for {path}:")
+    done: dict = {}
+    for size in over_n + over_d:
+        if size not in done:
+            done[size] = run_size(*size, args, peers)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for ax, sizes, axis, fixed in ((axes[0], over_n, 0, f"d = {args.sweep_d0} per side"),
+                                   (axes[1], over_d, 1, f"n = {args.sweep_n0:,}")):
+        for case, (label, style) in PLOTTED.items():
+            points = [(size[axis], done[size][case]) for size in sizes if case in done[size]]
+            if points:
+                xs, ts = zip(*points, strict=True)
+                ax.plot(xs, ts, label=label, **style)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(("n (samples)" if axis == 0 else "d (features per side)") + f", {fixed}")
+        ax.set_ylabel("seconds (median, 1 BLAS thread)" if args.threads == 1
+                      else f"seconds (median, {args.threads} BLAS threads)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Time against size ({args.spectrum} spectrum, keep 0.99 for svcca)")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"figure: {path}")
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=DEFAULT_SIZES,
@@ -165,6 +221,14 @@ def main() -> None:
     parser.add_argument("--spectrum", choices=["heavy", "lowrank"], default="heavy")
     parser.add_argument("--google-svcca", default=os.environ.get("GOOGLE_SVCCA"),
                         help="a checkout of github.com/google/svcca (for cca_core.py)")
+    parser.add_argument("--figure", default=None, metavar="PATH",
+                        help="also run the size sweep and draw time against n and d")
+    parser.add_argument("--sweep-n", default="1000,2500,5000,10000",
+                        help="n values of the sweep (default 1000,2500,5000,10000)")
+    parser.add_argument("--sweep-d0", type=int, default=256, help="d of the n sweep")
+    parser.add_argument("--sweep-d", default="64,128,256,512",
+                        help="d values of the sweep (default 64,128,256,512)")
+    parser.add_argument("--sweep-n0", type=int, default=5000, help="n of the d sweep")
     _docs.add_argument(parser)
     args = parser.parse_args()
     sizes = [tuple(int(v) for v in s.split("x")) for s in
@@ -184,6 +248,8 @@ def main() -> None:
               f"{load} on {os.cpu_count()} CPUs")
         for n, d in sizes:
             run_size(n, d, args, peers)
+    if args.figure:  # after the docs block: the sweep's printout is not part of it
+        sweep_figure(args.figure, args, peers)
     if args.write_docs:
         _docs.write_results("similarity", printed.getvalue(), page=args.write_docs)
 
