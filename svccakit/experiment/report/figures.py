@@ -100,16 +100,12 @@ def plot_similarity(results, *, metric: str = "svcca", max_columns: int = 7):
     rows = _unique(data, ["activation", "noise"])
     inits = _unique_values(data["init"])
     colours = _colours(inits)
-    ncols = min(len(layers), max_columns)
-    wraps = math.ceil(len(layers) / ncols)  # panel rows per (activation, noise)
-    nrows = len(rows) * wraps
-    fig = _figure(figsize=(1.0 + 2.3 * ncols, 1.0 + 2.1 * nrows))
-    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
+    fig, grid = _panel_grid(len(rows), len(layers), max_columns)
+    axes, nrows, ncols = grid.axes, *grid.axes.shape
     log_x = _use_log(data["step"])
     for r, (activation, noise) in enumerate(rows):
         for i, layer in enumerate(layers):
-            row, c = r * wraps + i // ncols, i % ncols
-            ax = axes[row][c]
+            ax, c = grid.at(r, i), i % ncols
             panel = data[(data["activation"] == activation) & (data["noise"] == noise)
                          & (data["layer"] == layer)]
             for init in inits:
@@ -130,8 +126,7 @@ def plot_similarity(results, *, metric: str = "svcca", max_columns: int = 7):
             ax.set_title(f"{_row_label(activation, noise)} · {layer}", fontsize=10)
             if c == 0:
                 ax.set_ylabel(_metric_name(metric))
-        for i in range(len(layers), wraps * ncols):  # unused panels of the last wrap
-            axes[r * wraps + i // ncols][i % ncols].set_axis_off()
+    grid.hide_unused()
     for row in range(nrows):  # tick labels under every panel with no panel below it
         for c in range(ncols):
             below = axes[row + 1][c] if row + 1 < nrows else None
@@ -407,15 +402,12 @@ def plot_best_matches(results, *, metric: str = "svcca", informative=None, stude
     rows = _unique(best, ["activation", "noise"])
     inits = _unique_values(best["init"])
     colours = _colours(inits)
-    ncols = min(len(refs), max_columns)
-    wraps = math.ceil(len(refs) / ncols)
-    nrows = len(rows) * wraps
-    fig = _figure(figsize=(1.0 + 2.3 * ncols, 1.0 + 2.1 * nrows))
-    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
+    fig, grid = _panel_grid(len(rows), len(refs), max_columns)
+    axes, ncols = grid.axes, grid.axes.shape[1]
     log_x = _use_log(best["step"])
     for r, (activation, noise) in enumerate(rows):
         for i, ref in enumerate(refs):
-            ax = axes[r * wraps + i // ncols][i % ncols]
+            ax = grid.at(r, i)
             panel = best[(best["activation"] == activation) & (best["noise"] == noise)
                          & (best["ref_layer"] == ref)]
             for init in inits:
@@ -425,8 +417,7 @@ def plot_best_matches(results, *, metric: str = "svcca", informative=None, stude
             if i % ncols == 0:
                 ax.set_ylabel(f"{_row_label(activation, noise)}\n{_metric_name(metric)} "
                               "closeness", fontsize=9)
-        for i in range(len(refs), wraps * ncols):
-            axes[r * wraps + i // ncols][i % ncols].set_axis_off()
+    grid.hide_unused()
     for ax in np.ravel(axes)[-axes.shape[1]:]:
         ax.set_xlabel("training step")
     _figure_legend(fig, axes, title=f"{_metric_name(metric)}: each optimum layer against its "
@@ -666,6 +657,37 @@ def _row_label(activation, noise) -> str:
 def _config_label(config) -> str:
     init, activation, noise = config
     return f"{init} · {_row_label(activation, noise)}"
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Panels for ``groups`` rows of settings x ``panels`` panels each, wrapped after
+    ``ncols`` columns: each setting takes ``wraps`` consecutive rows of ``axes``."""
+
+    axes: np.ndarray
+    groups: int
+    panels: int
+    wraps: int
+
+    def at(self, group: int, i: int):
+        ncols = self.axes.shape[1]
+        return self.axes[group * self.wraps + i // ncols][i % ncols]
+
+    def hide_unused(self) -> None:
+        """Turn off the unused panels of each setting's last row."""
+        for group in range(self.groups):
+            for i in range(self.panels, self.wraps * self.axes.shape[1]):
+                self.at(group, i).set_axis_off()
+
+
+def _panel_grid(groups: int, panels: int, max_columns: int):
+    """A figure of shared-axis panels, ``panels`` per setting, at most ``max_columns`` a row."""
+    ncols = min(panels, max_columns)
+    wraps = math.ceil(panels / ncols)
+    nrows = groups * wraps
+    fig = _figure(figsize=(1.0 + 2.3 * ncols, 1.0 + 2.1 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
+    return fig, _Grid(axes, groups, panels, wraps)
 
 
 def _figure(figsize):

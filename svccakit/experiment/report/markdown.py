@@ -305,11 +305,8 @@ def _write_matching_report(
     notes: Sequence[str] = (),
 ) -> Path:
     """``report.md`` for a timeline of matching layer pairs only (parameters as
-    :func:`write_report`): the final similarity of each layer with its namesake."""
-    _check_results(results)
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"path: directory {str(path.parent)!r} does not exist")
+    :func:`write_report`, already checked there): the final similarity of each layer
+    with its namesake."""
     metrics = _ordered(results["metric"])
     main = metrics[0]
     lines = [f"# {title}", ""]
