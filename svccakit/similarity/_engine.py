@@ -40,13 +40,14 @@ from scipy.linalg import lapack
 from svccakit.similarity import _linalg as la
 from svccakit.similarity._moments import (
     Moments,
+    centred_blocks,
     centred_copy,
     cross_gram,
     joint_r,
     moments,
     recentre,
 )
-from svccakit.similarity._source import Source, block_rows
+from svccakit.similarity._source import Source
 
 RECENTRE = "recentre"  # the Gram route would be trusted with exact centring
 ACCURATE = "accurate"  # the Gram route is not trusted: take the R route
@@ -328,18 +329,11 @@ class Side:
 def basis_of(src: Source, mean: np.ndarray, exp: int, live: np.ndarray,
              transform: np.ndarray) -> np.ndarray:
     """``C @ transform`` (n, k), computed block by block (no centred copy)."""
-    from svccakit.similarity._moments import _centred_block
-
     out = np.empty((src.n, transform.shape[1]))
     t = transform.copy()
     t[~live] = 0.0
-    rows = block_rows(src, [src])
-    for lo in range(0, src.n, rows):
-        hi = min(src.n, lo + rows)
-        block = src.rows(lo, hi)
-        if src.kind == "device":
-            block = block.detach().to("cpu").double().numpy()
-        out[lo:hi] = _centred_block(block, mean, exp) @ t
+    for lo, hi, block in centred_blocks(src, mean, exp):
+        out[lo:hi] = block @ t
     return out
 
 

@@ -440,16 +440,27 @@ def _centred_block(block, mean: np.ndarray, exp: int) -> np.ndarray:
     return _transform(block, mean, exp, np.empty(block.shape))
 
 
-def centred_copy(src: Source, mean: np.ndarray, exp: int, live: np.ndarray) -> np.ndarray:
-    """``(X - mean) * 2**exp`` as a float64 array in memory; dead neurons exactly 0."""
+def _cpu_rows(src: Source, lo: int, hi: int):
+    """Rows ``lo:hi`` of a source, a device tensor brought to the CPU in float64."""
+    block = src.rows(lo, hi)
+    if src.kind == "device":
+        block = block.detach().to("cpu").double().numpy()
+    return block
+
+
+def centred_blocks(src: Source, mean: np.ndarray, exp: int):
+    """``(lo, hi, (X[lo:hi] - mean) * 2**exp)`` in float64, block after block of rows."""
     rows = block_rows(src, [src])
-    out = np.empty((src.n, src.d))
     for lo in range(0, src.n, rows):
         hi = min(src.n, lo + rows)
-        block = src.rows(lo, hi)
-        if src.kind == "device":
-            block = block.detach().to("cpu").double().numpy()
-        out[lo:hi] = _centred_block(block, mean, exp)
+        yield lo, hi, _centred_block(_cpu_rows(src, lo, hi), mean, exp)
+
+
+def centred_copy(src: Source, mean: np.ndarray, exp: int, live: np.ndarray) -> np.ndarray:
+    """``(X - mean) * 2**exp`` as a float64 array in memory; dead neurons exactly 0."""
+    out = np.empty((src.n, src.d))
+    for lo, hi, block in centred_blocks(src, mean, exp):
+        out[lo:hi] = block
     out[:, ~live] = 0.0
     return out
 
@@ -473,10 +484,8 @@ def joint_r(sources: list[Source], mom: Moments) -> np.ndarray:
         hi = min(sources[0].n, lo + rows)
         block = np.empty((hi - lo, d))
         for i, s in enumerate(sources):
-            part = s.rows(lo, hi)
-            if s.kind == "device":
-                part = part.detach().to("cpu").double().numpy()
-            block[:, slices[i]] = _centred_block(part, mom.side_mean(i), mom.exps[i])
+            block[:, slices[i]] = _centred_block(_cpu_rows(s, lo, hi), mom.side_mean(i),
+                                                 mom.exps[i])
         block[:, ~mom.live] = 0.0
         r = _r_factor(np.vstack([r, block]), d)
     return r
@@ -503,13 +512,8 @@ def project(src: Source, mean: np.ndarray, exp: int, live: np.ndarray,
         out = src.data.T @ b - np.outer(mean, b.sum(axis=0))
     else:
         out = np.zeros((src.d, b.shape[1]))
-        rows = block_rows(src, [src])
-        for lo in range(0, src.n, rows):
-            hi = min(src.n, lo + rows)
-            block = src.rows(lo, hi)
-            if src.kind == "device":
-                block = block.detach().to("cpu").double().numpy()
-            out += _centred_block(block, mean, exp).T @ b[lo:hi]
+        for lo, hi, block in centred_blocks(src, mean, exp):
+            out += block.T @ b[lo:hi]
     out[~live] = 0.0
     return out
 
@@ -517,13 +521,7 @@ def project(src: Source, mean: np.ndarray, exp: int, live: np.ndarray,
 def row_norms(src: Source, mean: np.ndarray, exp: int, live: np.ndarray) -> np.ndarray:
     """Squared norms of the centred rows, shape (n,) (debiased CKA)."""
     out = np.empty(src.n)
-    rows = block_rows(src, [src])
-    for lo in range(0, src.n, rows):
-        hi = min(src.n, lo + rows)
-        block = src.rows(lo, hi)
-        if src.kind == "device":
-            block = block.detach().to("cpu").double().numpy()
-        c = _centred_block(block, mean, exp)
+    for lo, hi, c in centred_blocks(src, mean, exp):
         c[:, ~live] = 0.0
         out[lo:hi] = np.einsum("ij,ij->i", c, c)
     return out
