@@ -111,33 +111,11 @@ class _RefLayer:
 
 class _RefSet:
     """The reference layers a task compares with, one object shared by every task that
-    uses them: passed to the workers as an argument of its own, so that a Dask cluster
-    receives it once (joblib scatters a large argument object once per call and reuses
-    it), not once inside every task. ``__sizeof__`` reports the arrays it holds, which
-    is what joblib's dask backend measures to decide whether to scatter."""
+    uses them: passed to the workers as an argument of its own (``run_jobs(shared=)``),
+    so that a Dask cluster receives it once, not once inside every task."""
 
     def __init__(self, layers: tuple[_RefLayer, ...]):
         self.layers = layers
-        self._nbytes = sum(_nbytes(ref.sides) for ref in layers)
-
-    def __sizeof__(self) -> int:
-        return object.__sizeof__(self) + self._nbytes
-
-
-def _nbytes(obj, depth: int = 0) -> int:
-    """Bytes of the numpy arrays inside ``obj`` (dicts, sequences, objects' attributes)."""
-    if isinstance(obj, np.ndarray):
-        return int(obj.nbytes)
-    if depth > 4 or obj is None or isinstance(obj, (str, bytes, int, float)):
-        return 0
-    if isinstance(obj, dict):
-        return sum(_nbytes(v, depth + 1) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return sum(_nbytes(v, depth + 1) for v in obj)
-    attrs = getattr(obj, "__dict__", None)
-    if attrs is None and hasattr(obj, "__slots__"):
-        attrs = {k: getattr(obj, k, None) for k in obj.__slots__}
-    return sum(_nbytes(v, depth + 1) for v in (attrs or {}).values())
 
 
 def run_info(path: str | os.PathLike) -> RunInfo:
