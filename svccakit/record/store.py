@@ -1019,8 +1019,7 @@ class Run:
 
     def _refresh(self, ds: h5py.Dataset, what: str) -> None:
         if self._file.swmr_mode:
-            with _reading(self.path, what):
-                ds.refresh()
+            _refresh_live(ds, self.path, what)
 
     def __len__(self) -> int:
         """The number of complete snapshots T (``len(/steps)``, refreshed)."""
