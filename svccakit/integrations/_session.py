@@ -89,6 +89,22 @@ class RecordingSession:
             self.recorder.__exit__(type(error), error, error.__traceback__)
 
 
+class SessionAccess:
+    """The public face both callbacks give their :class:`RecordingSession` (``_session``)."""
+
+    _session: RecordingSession
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """The :class:`svccakit.Recorder`, once training has started on global zero."""
+        return self._session.recorder
+
+    @property
+    def path(self) -> str:
+        """The run file."""
+        return self._session.path
+
+
 def _float(loss: Any) -> float:
     if loss is None:
         return math.nan

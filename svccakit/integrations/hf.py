@@ -37,13 +37,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "svccakit.integrations.hf needs transformers and accelerate: pip install 'svccakit[hf]'"
     ) from exc
 
-from svccakit.integrations._session import RecordingSession
-from svccakit.record.recorder import Recorder, unwrap_model
+from svccakit.integrations._session import RecordingSession, SessionAccess
+from svccakit.record.recorder import unwrap_model
 
 __all__ = ["RecorderCallback"]
 
 
-class RecorderCallback(TrainerCallback):
+class RecorderCallback(SessionAccess, TrainerCallback):
     """Record a probe batch's layer activations while a Hugging Face Trainer trains.
 
     Parameters
@@ -84,14 +84,6 @@ class RecorderCallback(TrainerCallback):
         self._loss_hook = None
         self._model_loss: Any = None
         self._logged_loss: float | None = None
-
-    @property
-    def recorder(self) -> Recorder | None:
-        return self._session.recorder
-
-    @property
-    def path(self) -> str:
-        return self._session.path
 
     # ------------------------------------------------------------------ events
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs):

@@ -34,13 +34,12 @@ except ImportError:  # pragma: no cover - the older package name
             "pip install 'svccakit[lightning]'"
         ) from exc
 
-from svccakit.integrations._session import RecordingSession
-from svccakit.record.recorder import Recorder
+from svccakit.integrations._session import RecordingSession, SessionAccess
 
 __all__ = ["RecorderCallback"]
 
 
-class RecorderCallback(Callback):
+class RecorderCallback(SessionAccess, Callback):
     """Record a probe batch's layer activations while a Lightning Trainer fits.
 
     Parameters
@@ -77,14 +76,6 @@ class RecorderCallback(Callback):
     ):
         super().__init__()
         self._session = RecordingSession(probe, path, every, steps, recorder_kwargs)
-
-    @property
-    def recorder(self) -> Recorder | None:
-        return self._session.recorder
-
-    @property
-    def path(self) -> str:
-        return self._session.path
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         if trainer.is_global_zero:
